@@ -1,0 +1,353 @@
+"""The engine: Variables, Functions, the backward pass, configuration and graph lifetime."""
+
+import gc
+import weakref
+
+import numpy as np
+import pytest
+
+import tinygrad_nlp as tg
+import tinygrad_nlp.functions as F
+from tinygrad_nlp import Function, Parameter, Variable, no_grad, using_config
+
+
+# ----- Variable basics -----
+
+def test_variable_wraps_scalars_as_0d_arrays():
+    v = Variable(3.0)
+    assert isinstance(v.data, np.ndarray) and v.data.shape == () and v.dtype == np.float64
+    assert v.grad is None and v.creator is None and v.name is None
+
+
+def test_variable_properties_and_len():
+    v = Variable(np.zeros((3, 4), np.float32), name="x")
+    assert v.shape == (3, 4) and v.ndim == 2 and v.size == 12 and v.dtype == np.float32
+    assert len(v) == 3
+    assert "x" in repr(v) and "float32" in repr(v)
+    with pytest.raises(TypeError):
+        len(Variable(1.0))
+
+
+def test_variable_rejects_object_arrays_and_nested_variables():
+    with pytest.raises(TypeError, match="object"):
+        Variable(np.array([None, 1], dtype=object))
+    with pytest.raises(TypeError, match="already a Variable"):
+        Variable(Variable(1.0))
+
+
+def test_parameter_is_variable_and_needs_float():
+    p = Parameter(np.ones(2, np.float32), name="W")
+    assert isinstance(p, Variable)
+    with pytest.raises(TypeError, match="floating dtype"):
+        Parameter(np.arange(3), name="ids")
+
+
+# ----- operators -----
+
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        (lambda x: x + 2, 5.0), (lambda x: 2 + x, 5.0), (lambda x: x - 2, 1.0), (lambda x: 2 - x, -1.0),
+        (lambda x: x * 2, 6.0), (lambda x: 2 * x, 6.0), (lambda x: x / 2, 1.5), (lambda x: 6 / x, 2.0),
+        (lambda x: x ** 2, 9.0), (lambda x: 2 ** x, 8.0), (lambda x: -x, -3.0),
+        (lambda x: np.array(2.0) + x, 5.0), (lambda x: x + np.array(2.0), 5.0),
+        (lambda x: np.array(2.0) * x, 6.0), (lambda x: np.array(1.0) - x, -2.0),
+    ],
+)
+def test_operators_with_scalars_and_arrays_on_either_side(expr, expected):
+    y = expr(Variable(np.array(3.0)))
+    assert isinstance(y, Variable)
+    assert float(y.data) == pytest.approx(expected)
+
+
+def test_matmul_operator_both_sides():
+    a = Variable(np.arange(6.0).reshape(2, 3))
+    b = np.ones((3, 2))
+    assert np.allclose((a @ b).data, a.data @ b)
+    assert np.allclose((b.T @ a.T).data, b.T @ a.data.T)
+
+
+def test_variable_methods_build_nodes():
+    x = Variable(np.arange(6.0).reshape(2, 3))
+    assert x.reshape(3, 2).shape == (3, 2)
+    assert x.reshape((6,)).shape == (6,)
+    assert x.T.shape == (3, 2)
+    assert x.transpose(1, 0).shape == (3, 2)
+    assert x.sum().data == 15.0
+    assert np.array_equal(x.sum(axis=0, keepdims=True).data, [[3.0, 5.0, 7.0]])
+    assert x[1, 2].data == 5.0
+    assert np.array_equal(x[np.array([1, 1, 0])].data, x.data[[1, 1, 0]])
+
+
+# ----- backward -----
+
+def test_square_exp_square_chain_rule():
+    x = Variable(np.array(0.5))
+    y = F.exp(x ** 2) ** 2
+    y.backward()
+    # d/dx exp(x^2)^2 = 4x exp(2x^2)
+    assert float(x.grad.data) == pytest.approx(4 * 0.5 * np.exp(2 * 0.25))
+
+
+def test_reused_node_gradients_are_summed():
+    x = Variable(np.array(3.0))
+    b = x + x
+    c = b + b
+    c.backward()
+    assert float(x.grad.data) == 4.0
+
+
+def test_diamond_graph_runs_each_backward_once():
+    calls = []
+
+    class Spy(Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            calls.append(1)
+            return gy * 2
+
+    x = Variable(np.array(2.0))
+    a = Spy()(x)
+    y = a ** 2 + a ** 3  # a used twice
+    y.backward()
+    assert len(calls) == 1
+    # y = (2x)^2 + (2x)^3 -> dy/dx = 8x + 24x^2
+    assert float(x.grad.data) == pytest.approx(8 * 2 + 24 * 4)
+
+
+def test_gradients_accumulate_across_backward_calls_until_cleargrad():
+    x = Variable(np.array(2.0))
+    (x * 3).backward()
+    (x * 3).backward()
+    assert float(x.grad.data) == 6.0
+    x.cleargrad()
+    (x * 3).backward()
+    assert float(x.grad.data) == 3.0
+
+
+def test_non_scalar_output_is_seeded_with_ones():
+    x = Variable(np.array([1.0, 2.0, 3.0]))
+    y = x * x
+    y.backward()
+    assert np.allclose(x.grad.data, 2 * x.data)
+
+
+def test_preset_output_grad_is_used_as_seed():
+    x = Variable(np.array([1.0, 2.0]))
+    y = x * 3
+    y.grad = Variable(np.array([10.0, 100.0]))
+    y.backward()
+    assert np.allclose(x.grad.data, [30.0, 300.0])
+
+
+def test_intermediate_grads_dropped_unless_retained():
+    x = Variable(np.array(2.0))
+    a = x * 3
+    y = a * a
+    y.backward()
+    assert a.grad is None and y.grad is None and x.grad is not None
+    x.cleargrad()
+    a = x * 3
+    y = a * a
+    y.backward(retain_grad=True)
+    assert float(a.grad.data) == pytest.approx(2 * 6.0)
+    assert float(y.grad.data) == 1.0
+
+
+def test_backward_of_a_leaf_sets_ones():
+    x = Variable(np.array([1.0, 2.0]))
+    x.backward()
+    assert np.array_equal(x.grad.data, [1.0, 1.0])
+
+
+def test_deep_chain_of_100000_ops_is_iterative():
+    x = Variable(np.array(1.0))
+    y = x
+    for _ in range(100_000):
+        y = y + 1e-6
+    y.backward()
+    assert float(x.grad.data) == 1.0
+    del y  # freeing a 100,000-deep graph must not overflow the C stack either
+
+
+def test_second_derivative_of_x4_at_2_is_48():
+    x = Variable(np.array(2.0))
+    y = x ** 4
+    y.backward(create_graph=True)
+    gx = x.grad
+    assert float(gx.data) == 32.0
+    x.cleargrad()
+    gx.backward()
+    assert float(x.grad.data) == 48.0
+
+
+def test_third_derivative_of_sin():
+    x = Variable(np.array(0.7))
+    y = F.sin(x)
+    grads = []
+    for _ in range(3):
+        x.cleargrad()
+        y.backward(create_graph=True)
+        y = x.grad
+        grads.append(float(y.data))
+    assert grads == pytest.approx([np.cos(0.7), -np.sin(0.7), -np.cos(0.7)])
+
+
+def test_newton_method_with_second_derivative():
+    # f(x) = x^4 - 2x^2 has a minimum at x = 1.
+    x = Variable(np.array(2.0))
+    for _ in range(10):
+        y = x ** 4 - 2 * x ** 2
+        x.cleargrad()
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+        x.data = x.data - gx.data / x.grad.data
+    assert float(x.data) == pytest.approx(1.0)
+
+
+def test_create_graph_false_records_nothing_for_grads():
+    x = Variable(np.array(2.0))
+    y = x ** 3
+    y.backward()
+    assert x.grad.creator is None
+
+
+def test_function_returning_wrong_gradient_shape_is_named():
+    class Broken(Function):
+        def forward(self, x):
+            return x.sum()
+
+        def backward(self, gy):
+            return gy  # should be broadcast to x's shape
+
+    x = Variable(np.ones(3))
+    with pytest.raises(ValueError, match="Broken.backward returned a gradient of shape"):
+        Broken()(x).backward()
+
+
+def test_integer_variable_cannot_get_a_gradient():
+    ids = Variable(np.array([1, 2, 3]), name="ids")
+    with pytest.raises(TypeError, match="'ids'.*int64.*\\(3,\\)"):
+        (ids * 2.0).sum().backward()
+
+
+def test_integer_arrays_as_constants_are_fine():
+    x = Variable(np.ones(3))
+    mask = np.array([1, 0, 1])
+    (x * mask).sum().backward()
+    assert np.array_equal(x.grad.data, [1.0, 0.0, 1.0])
+
+
+# ----- multi-output functions -----
+
+class Split2(Function):
+    """Two outputs: the first and second half of a vector."""
+
+    def forward(self, x):
+        n = x.shape[0] // 2
+        return x[:n] * 1, x[n:] * 1
+
+    def backward(self, g0, g1):
+        return F.concat([g0, g1])
+
+
+def test_multi_output_function_with_one_output_unused_or_dropped():
+    x = Variable(np.arange(4.0))
+    a, b = Split2()(x)
+    del b  # dropped: its gradient counts as zero
+    (a * 3).sum().backward()
+    assert np.array_equal(x.grad.data, [3.0, 3.0, 0.0, 0.0])
+    x.cleargrad()
+    a, b = Split2()(x)
+    (a * 3).sum().backward(create_graph=True)
+    assert np.array_equal(x.grad.data, [3.0, 3.0, 0.0, 0.0])
+
+
+# ----- config -----
+
+def test_no_grad_records_nothing():
+    x = Variable(np.array(2.0))
+    with no_grad():
+        y = x * 2
+    assert y.creator is None
+    with using_config("enable_backprop", False):
+        z = x * 2
+    assert z.creator is None
+    assert (x * 2).creator is not None  # restored after the block
+
+
+def test_using_config_restores_on_error_and_rejects_unknown_names():
+    with pytest.raises(RuntimeError):
+        with no_grad():
+            raise RuntimeError
+    assert tg.Config.enable_backprop is True
+    with pytest.raises(AttributeError, match="no setting"):
+        with using_config("enable_backprops", False):
+            pass
+
+
+def test_detect_anomaly_names_the_function():
+    x = Variable(np.array([-1.0, 1.0]))
+    with tg.detect_anomaly():
+        with pytest.raises(FloatingPointError, match="Log.forward"):
+            with np.errstate(invalid="ignore"):
+                F.log(x)
+    y = Variable(np.array([0.0, 1.0]))
+    with tg.detect_anomaly():
+        z = F.sqrt(y)
+        with pytest.raises(FloatingPointError, match="Sqrt.backward"):
+            with np.errstate(divide="ignore"):
+                z.sum().backward()
+
+
+# ----- lifetime -----
+
+def test_graph_is_freed_when_output_dropped_even_without_gc():
+    gc.disable()
+    try:
+        x = Variable(np.ones(3))
+        y = F.exp(x * 2) + 1
+        func_ref = weakref.ref(y.creator)
+        inner_ref = weakref.ref(y.creator.inputs[0])
+        del y
+        assert func_ref() is None and inner_ref() is None
+    finally:
+        gc.enable()
+
+
+def test_outputs_are_weak_references():
+    x = Variable(np.ones(3))
+    y = x * 2
+    f = y.creator
+    assert isinstance(f.outputs[0], weakref.ref) and f.outputs[0]() is y
+
+
+# ----- dtype -----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_preserved_in_forward_and_backward(dtype):
+    x = Parameter(np.linspace(0.1, 1, 6).reshape(2, 3).astype(dtype))
+    W = Parameter(np.ones((3, 2), dtype))
+    b = Parameter(np.zeros(2, dtype))
+    h = F.tanh(F.linear(x * 2.0 + 1, W, b)) / 3.0 - 0.5
+    y = F.sigmoid(h) ** 2 + F.exp(-h) * F.log(x.sum() + 1.5)
+    loss = F.mean(y)
+    assert loss.dtype == dtype
+    loss.backward()
+    for p in (x, W, b):
+        assert p.grad.dtype == dtype, p
+
+
+def test_float32_create_graph_stays_float32():
+    x = Parameter(np.array([0.5, 1.5], np.float32))
+    y = (x ** 3 * 2.0).sum()
+    y.backward(create_graph=True)
+    g = x.grad
+    x.cleargrad()
+    g.sum().backward()
+    assert g.dtype == np.float32 and x.grad.dtype == np.float32
+    assert np.allclose(x.grad.data, 12 * x.data)

@@ -1,0 +1,509 @@
+"""The autograd engine: ``Variable``, ``Function``, the backward pass and the global ``Config``.
+
+A graph is built while the forward pass runs (define-by-run). Each ``Function`` call links its
+output ``Variable``s to itself (``output.creator``) and keeps strong references to its inputs; a
+Function refers to its outputs only through weak references, so a graph has no reference cycles
+and is freed the moment the user drops its last output, even with the garbage collector off.
+
+``Variable.backward`` walks the graph iteratively in reverse topological order: functions are
+popped from a heap keyed by their *generation* (how far from the leaves they are), so each
+Function's backward runs exactly once, after every gradient flowing into its outputs has been
+summed. Backward passes are written with Variables, so with ``create_graph=True`` the backward
+computation is itself recorded and can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import itertools
+import weakref
+
+import numpy as np
+
+from tinygrad_nlp.sparse import SparseRows
+
+__all__ = [
+    "Config",
+    "using_config",
+    "no_grad",
+    "test_mode",
+    "detect_anomaly",
+    "Variable",
+    "Parameter",
+    "Function",
+    "as_variable",
+    "as_array",
+]
+
+
+class Config:
+    """Process-wide switches read by every Function call.
+
+    ``enable_backprop``: record graphs (off inside ``no_grad()``).
+    ``train``: training-time behaviour such as dropout (off inside ``test_mode()``).
+    ``anomaly``: check every forward and backward result for NaN/inf and name the
+    Function that produced it (see ``detect_anomaly()``); costs a scan of each array.
+    """
+
+    enable_backprop = True
+    train = True
+    anomaly = False
+
+
+@contextlib.contextmanager
+def using_config(name, value):
+    """Temporarily set ``Config.<name>`` to ``value`` inside a ``with`` block."""
+    if not hasattr(Config, name):
+        raise AttributeError(f"Config has no setting {name!r}; known: enable_backprop, train, anomaly")
+    old = getattr(Config, name)
+    setattr(Config, name, value)
+    try:
+        yield
+    finally:
+        setattr(Config, name, old)
+
+
+def no_grad():
+    """Run the enclosed code without recording a graph (inference, evaluation, updates)."""
+    return using_config("enable_backprop", False)
+
+
+def test_mode():
+    """Run the enclosed code with ``Config.train = False`` (dropout becomes the identity)."""
+    return using_config("train", False)
+
+
+test_mode.__test__ = False  # not a test, though pytest would collect it by its name
+
+
+def detect_anomaly():
+    """Raise ``FloatingPointError`` naming the first Function whose forward or backward
+    produced NaN or inf, instead of letting non-finite values spread silently."""
+    return using_config("anomaly", True)
+
+
+def as_array(x, dtype=None):
+    """Return ``x`` as an ndarray (numpy scalars and 0-d results become 0-d arrays)."""
+    if type(x) is np.ndarray and (dtype is None or x.dtype == dtype):
+        return x
+    return np.asarray(x, dtype=dtype)
+
+
+def _is_python_scalar(x):
+    return isinstance(x, (int, float, bool)) and not isinstance(x, np.ndarray)
+
+
+def as_variable(x, like=None):
+    """Wrap ``x`` as a Variable; Variables pass through unchanged.
+
+    A Python scalar combined with a floating Variable ``like`` takes ``like``'s dtype, so
+    ``float32_var * 2.0`` stays float32. Values converted here are constants of the graph:
+    they receive no gradient.
+    """
+    if isinstance(x, Variable):
+        return x
+    if like is not None and _is_python_scalar(x):
+        kind = like.data.dtype.kind
+        if kind == "f" or kind == "c" or (kind in "iu" and not isinstance(x, float)):
+            return _Constant(np.asarray(x, dtype=like.data.dtype))
+    return _Constant(np.asarray(x))
+
+
+class Variable:
+    """A node holding an ndarray, its gradient and the Function that created it.
+
+    Args:
+        data: an ndarray (or anything ``np.asarray`` accepts: Python scalars become 0-d arrays).
+        name: optional label shown in graph diagrams and ``repr``.
+
+    ``grad`` is ``None`` until a backward pass reaches this Variable; it is then a Variable of
+    the same shape, or a :class:`~tinygrad_nlp.sparse.SparseRows` for a sparse embedding weight.
+    Operators ``+ - * / ** @`` and unary ``-`` build graph nodes, with Python scalars and numpy
+    arrays accepted on either side.
+    """
+
+    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
+    # numpy defers to our reflected operators (ndarray + Variable -> Variable.__radd__).
+    __array_ufunc__ = None
+
+    def __init__(self, data, name=None):
+        if type(data) is not np.ndarray:
+            if isinstance(data, Variable):
+                raise TypeError("Variable(data): data is already a Variable; pass data.data to copy its array")
+            data = np.asarray(data)
+        if data.dtype == object:
+            raise TypeError(f"Variable(data): unsupported array dtype object (got {type(data).__name__})")
+        self.data = data
+        self.name = name
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+
+    # ----- array-like properties -----
+    @property
+    def shape(self):
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        return self.data.ndim
+
+    @property
+    def size(self):
+        return self.data.size
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d Variable")
+        return len(self.data)
+
+    def __repr__(self):
+        cls = type(self).__name__.lower()
+        if self.data is None:
+            return f"{cls}(None)"
+        body = np.array2string(self.data, separator=", ", prefix=cls + "(", threshold=64)
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"{cls}({body}, dtype={self.data.dtype}{name})"
+
+    def __float__(self):
+        return float(self.data)
+
+    def item(self):
+        """The value of a one-element Variable as a Python scalar."""
+        return self.data.item()
+
+    def set_creator(self, func):
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def unchain(self):
+        """Forget the creator: this Variable becomes a leaf (truncated backprop)."""
+        self.creator = None
+
+    def cleargrad(self):
+        """Reset the accumulated gradient (call before each new backward pass)."""
+        self.grad = None
+
+    # ----- backward -----
+    def backward(self, retain_grad=False, create_graph=False):
+        """Compute the gradient of this Variable with respect to every Variable it depends on.
+
+        A non-scalar output is seeded with ones (the gradient of ``self.sum()``), unless
+        ``self.grad`` was set beforehand. Gradients of leaves (Variables without a creator) are
+        accumulated into their ``.grad``; intermediate gradients are dropped unless
+        ``retain_grad=True``. With ``create_graph=True`` the backward computation is recorded,
+        so the resulting gradients can be differentiated again.
+        """
+        seed = self.grad
+        if seed is None:
+            seed = Variable(np.ones_like(self.data))
+        elif not isinstance(seed, Variable):
+            seed = Variable(as_array(seed))
+        if self.creator is None:
+            self.grad = seed
+            return
+        _run_backward(self, seed, retain_grad, create_graph)
+
+    # ----- methods that build graph nodes (installed by tinygrad_nlp.functions) -----
+    def reshape(self, *shape):
+        """Reshape to ``shape`` (ints or one tuple)."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _F.reshape(self, tuple(shape))
+
+    def transpose(self, *axes):
+        """Permute axes (reverse them when no axes are given)."""
+        if len(axes) == 0:
+            axes = None
+        elif len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return _F.transpose(self, axes)
+
+    @property
+    def T(self):
+        return _F.transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return _F.sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return _F.mean(self, axis, keepdims)
+
+
+class _Constant(Variable):
+    """A value that entered the graph as a plain number or ndarray: it gets no gradient."""
+
+    __slots__ = ()
+
+
+class Parameter(Variable):
+    """A trainable weight. Layers collect Parameters; graph diagrams draw them distinctly."""
+
+    __slots__ = ()
+
+    def __init__(self, data, name=None):
+        super().__init__(data, name)
+        if self.data.dtype.kind not in "fc":
+            raise TypeError(
+                f"Parameter {name or ''} needs a floating dtype to receive gradients, "
+                f"got {self.data.dtype} with shape {self.data.shape}".replace("Parameter  ", "Parameter ")
+            )
+
+
+class Function:
+    """Base class of every differentiable operation.
+
+    Subclasses implement ``forward(self, *xs)`` on ndarrays (returning an ndarray or a tuple of
+    them) and ``backward(self, *gys)`` on Variables (returning one gradient Variable per input,
+    or ``None`` for an input that gets no gradient). Calling an instance runs ``forward`` and,
+    unless ``no_grad()`` is active, links the outputs to it; its inputs are then available as
+    ``self.inputs`` and its outputs (weakly) as ``self.outputs``.
+
+    Optionally a subclass may also define ``backward_arrays(self, *gys)``: the same gradients
+    computed on plain ndarrays. The engine uses it when ``create_graph`` is off, which skips
+    building Variables for the backward pass (several times faster for small arrays); the
+    Variable ``backward`` stays the definition used for higher derivatives, and the test suite
+    checks that both agree.
+    """
+
+    generation = 0
+    inputs = ()
+    outputs = ()
+    backward_arrays = None
+
+    def __call__(self, *inputs):
+        for x in inputs:
+            if not isinstance(x, Variable):
+                inputs = _convert_inputs(inputs)
+                break
+        n = len(inputs)
+        if n == 2:
+            ys = self.forward(inputs[0].data, inputs[1].data)
+        elif n == 1:
+            ys = self.forward(inputs[0].data)
+        else:
+            ys = self.forward(*[x.data for x in inputs])
+        if type(ys) is tuple:
+            return self._link_many(inputs, ys)
+        out = _new_variable(ys if type(ys) is np.ndarray else np.asarray(ys))
+        if Config.anomaly:
+            _check_finite(self, "forward", [out.data])
+        if Config.enable_backprop:
+            gen = 0
+            for x in inputs:
+                if x.generation > gen:
+                    gen = x.generation
+            self.generation = gen
+            out.creator = self
+            out.generation = gen + 1
+            self.inputs = inputs
+            self.outputs = (weakref.ref(out),)
+        return out
+
+    def _link_many(self, inputs, ys):
+        outputs = [_new_variable(y if type(y) is np.ndarray else np.asarray(y)) for y in ys]
+        if Config.anomaly:
+            _check_finite(self, "forward", [o.data for o in outputs])
+        if Config.enable_backprop:
+            self.generation = max([x.generation for x in inputs], default=0)
+            for o in outputs:
+                o.creator = self
+                o.generation = self.generation + 1
+            self.inputs = inputs
+            self.outputs = tuple(weakref.ref(o) for o in outputs)
+            self._output_meta = [(o.data.shape, o.data.dtype) for o in outputs]
+        return outputs
+
+    def forward(self, *xs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def backward(self, *gys):
+        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
+
+    def __repr__(self):
+        return f"<{type(self).__name__} generation={self.generation}>"
+
+
+_object_new = object.__new__
+
+
+def _new_variable(data):
+    """Fast construction of a Variable around an ndarray produced by a Function."""
+    v = _object_new(Variable)
+    v.data = data
+    v.name = None
+    v.grad = None
+    v.creator = None
+    v.generation = 0
+    return v
+
+
+def _convert_inputs(inputs):
+    like = None
+    for x in inputs:
+        if isinstance(x, Variable):
+            like = x
+            break
+    return tuple(x if isinstance(x, Variable) else as_variable(x, like) for x in inputs)
+
+
+def _check_finite(func, phase, arrays):
+    for i, a in enumerate(arrays):
+        if isinstance(a, SparseRows):
+            a = a.values
+        if a is not None and a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
+            raise FloatingPointError(
+                f"{type(func).__name__}.{phase} produced a non-finite value "
+                f"(NaN or inf) in its {'output' if phase == 'forward' else 'gradient for input'} {i} "
+                f"of shape {a.shape}"
+            )
+
+
+def _accumulate(a, b):
+    """Sum two gradients (Variables or ndarrays), either of which may be a SparseRows."""
+    if isinstance(a, SparseRows) or isinstance(b, SparseRows):
+        return SparseRows.add(a, b)
+    return a + b
+
+
+def _dense_var(g):
+    return Variable(g.to_dense()) if isinstance(g, SparseRows) else g
+
+
+def _dense_array(g):
+    return g.to_dense() if isinstance(g, SparseRows) else g
+
+
+def _run_backward(root, seed, retain_grad, create_graph):
+    """Backward pass from ``root``; see ``Variable.backward``.
+
+    Functions are popped from a heap ordered by generation (newest first), so a Function runs
+    only after every consumer of its outputs has contributed its gradient. Without
+    ``create_graph`` gradients travel as ndarrays (``backward_arrays`` where available);
+    with it they travel as Variables through the recorded ``backward``.
+    """
+    arrays = not create_graph
+    grads = {id(root): seed.data if arrays else seed}
+    counter = itertools.count()
+    first = root.creator
+    heap = [(-first.generation, 0, first)]
+    seen = {first}
+    anomaly = Config.anomaly
+    old = Config.enable_backprop
+    Config.enable_backprop = create_graph
+    try:
+        while heap:
+            f = heapq.heappop(heap)[2]
+            outputs = f.outputs
+            if len(outputs) == 1:
+                y = outputs[0]()
+                gy = grads.pop(id(y))
+                if arrays:
+                    if type(gy) is SparseRows:
+                        gy = gy.to_dense()
+                    if retain_grad:
+                        y.grad = Variable(gy)
+                    fast = f.backward_arrays
+                    if fast is not None:
+                        gxs = fast(gy)
+                    else:
+                        gxs = _unwrap(f.backward(Variable(gy)))
+                else:
+                    gy = _dense_var(gy)
+                    if retain_grad:
+                        y.grad = gy
+                    gxs = f.backward(gy)
+            else:
+                gxs = _backward_many(f, grads, arrays, retain_grad)
+            if type(gxs) is not tuple:
+                gxs = (gxs,)
+            inputs = f.inputs
+            if len(gxs) != len(inputs):
+                raise ValueError(
+                    f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
+                )
+            if anomaly:
+                _check_finite(f, "backward", [g.data if isinstance(g, Variable) else g for g in gxs])
+            for x, gx in zip(inputs, gxs):
+                if gx is None or x.__class__ is _Constant:
+                    continue
+                if gx.shape != x.data.shape:
+                    raise ValueError(
+                        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
+                        f"for an input of shape {x.data.shape}"
+                    )
+                c = x.creator
+                if c is None:
+                    _accumulate_leaf(x, gx, arrays)
+                else:
+                    k = id(x)
+                    prev = grads.get(k)
+                    grads[k] = gx if prev is None else _accumulate(prev, gx)
+                    if c not in seen:
+                        seen.add(c)
+                        heapq.heappush(heap, (-c.generation, next(counter), c))
+    finally:
+        Config.enable_backprop = old
+
+
+def _unwrap(gxs):
+    """Variable gradients from ``backward`` as ndarrays (SparseRows pass through)."""
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    return tuple(g.data if isinstance(g, Variable) else g for g in gxs)
+
+
+def _backward_many(f, grads, arrays, retain_grad):
+    """Backward of a Function with several outputs; missing output gradients are zeros."""
+    gys = []
+    for ref, (shape, dtype) in zip(f.outputs, f._output_meta):
+        y = ref()
+        gy = grads.pop(id(y), None) if y is not None else None
+        if gy is None:
+            gy = np.zeros(shape, dtype)
+            gy = gy if arrays else Variable(gy)
+        else:
+            gy = _dense_array(gy) if arrays else _dense_var(gy)
+        if retain_grad and y is not None:
+            y.grad = Variable(gy) if arrays else gy
+        gys.append(gy)
+    if not arrays:
+        return f.backward(*gys)
+    if f.backward_arrays is not None:
+        return f.backward_arrays(*gys)
+    return _unwrap(f.backward(*[Variable(g) for g in gys]))
+
+
+def _accumulate_leaf(x, gx, arrays):
+    kind = x.data.dtype.kind
+    if kind not in "fc":
+        label = f"Variable {x.name!r}" if x.name else "a Variable"
+        raise TypeError(
+            f"cannot compute a gradient for {label} of integer/bool dtype {x.data.dtype} "
+            f"and shape {x.data.shape}: give it floating data (e.g. np.float32) or pass it as a plain ndarray"
+        )
+    if isinstance(gx, SparseRows):
+        x.grad = gx if x.grad is None else _accumulate(x.grad, gx)
+        return
+    if arrays:
+        if gx.dtype != x.data.dtype:
+            gx = gx.astype(x.data.dtype)
+        prev = x.grad
+        if prev is None:
+            x.grad = Variable(gx)
+        elif isinstance(prev, SparseRows):
+            x.grad = SparseRows.add(prev, Variable(gx))
+        else:
+            x.grad = Variable(prev.data + gx)
+    else:
+        x.grad = gx if x.grad is None else _accumulate(x.grad, gx)
+
+
+# Variable methods call into tinygrad_nlp.functions, which imports this module; the reference is
+# bound once the package has finished importing (see tinygrad_nlp/__init__.py).
+_F = None

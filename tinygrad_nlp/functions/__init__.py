@@ -1,0 +1,16 @@
+"""Differentiable operations, conventionally imported as ``import tinygrad_nlp.functions as F``.
+
+Every operation is a ``Function`` class (``F.Exp``) plus a lowercase helper (``F.exp``) that
+accepts Variables, ndarrays or Python scalars.
+"""
+
+from tinygrad_nlp.functions.shape import (  # noqa: F401
+    BroadcastTo, Concat, GetItem, GetItemGrad, Reshape, Stack, SumTo, Transpose,
+    broadcast_to, concat, get_item, reshape, stack, sum_to, transpose,
+)
+from tinygrad_nlp.functions.math import (  # noqa: F401
+    Add, Clip, Cos, Div, Exp, Log, Mul, Neg, Pow, PowConst, ReLU, Sigmoid, Sin, Sqrt, Sub, Tanh,
+    add, clip, cos, div, exp, log, mul, neg, pow, rdiv, relu, rpow, rsub, sigmoid, sin, sqrt, sub, tanh,
+)
+from tinygrad_nlp.functions.reduce import Max, Mean, Min, Sum, max, mean, min, sum  # noqa: F401
+from tinygrad_nlp.functions.nn import Dropout, Linear, MatMul, dropout, linear, matmul  # noqa: F401

@@ -1,0 +1,140 @@
+"""Neural-network building blocks: matrix products, affine layers and dropout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_nlp.core import Config, Function, Variable
+from tinygrad_nlp.functions.shape import reshape, sum_to, sum_to_array, transpose
+
+__all__ = ["matmul", "linear", "dropout", "MatMul", "Linear", "Dropout"]
+
+
+def _shape_of(x):
+    return x.data.shape if isinstance(x, Variable) else np.shape(x)
+
+
+def _check_matmul(a_shape, b_shape, what="matmul"):
+    if len(a_shape) == 0 or len(b_shape) == 0:
+        raise ValueError(f"{what}: operands must have at least one dimension, got shapes {a_shape} and {b_shape}")
+    k_a = a_shape[-1]
+    k_b = b_shape[0] if len(b_shape) == 1 else b_shape[-2]
+    if k_a != k_b:
+        raise ValueError(
+            f"{what}: shapes {a_shape} and {b_shape} are not aligned: "
+            f"the last axis of the first ({k_a}) must equal the "
+            f"{'only' if len(b_shape) == 1 else 'second-to-last'} axis of the second ({k_b})"
+        )
+
+
+def _mT(x):
+    """Swap the last two axes (the matrix transpose of a batch of matrices)."""
+    if x.ndim == 2:
+        return transpose(x)
+    axes = list(range(x.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return transpose(x, axes)
+
+
+class MatMul(Function):
+    """Matrix product with numpy's ``@`` semantics (1-D operands and batch broadcasting)."""
+
+    def forward(self, a, b):
+        _check_matmul(a.shape, b.shape)
+        return a @ b
+
+    def backward(self, gy):
+        a, b = self.inputs
+        a2 = reshape(a, (1, -1)) if a.ndim == 1 else a
+        b2 = reshape(b, (-1, 1)) if b.ndim == 1 else b
+        if a.ndim == 1 or b.ndim == 1:
+            out_shape = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1])
+            gy = reshape(gy, out_shape)
+        ga = matmul(gy, _mT(b2))
+        gb = matmul(_mT(a2), gy)
+        return sum_to(ga, a2.shape).reshape(a.shape), sum_to(gb, b2.shape).reshape(b.shape)
+
+    def backward_arrays(self, gy):
+        a, b = self.inputs[0].data, self.inputs[1].data
+        if a.ndim == 2 and b.ndim == 2:
+            return gy @ b.T, a.T @ gy
+        a2 = a.reshape(1, -1) if a.ndim == 1 else a
+        b2 = b.reshape(-1, 1) if b.ndim == 1 else b
+        gy = gy.reshape(np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
+        ga = sum_to_array(gy @ np.swapaxes(b2, -1, -2), a2.shape)
+        gb = sum_to_array(np.swapaxes(a2, -1, -2) @ gy, b2.shape)
+        return ga.reshape(a.shape), gb.reshape(b.shape)
+
+
+def matmul(a, b):
+    """``a @ b``; a shape mismatch raises ``ValueError`` naming both shapes."""
+    return MatMul()(a, b)
+
+
+class Linear(Function):
+    """``x @ W + b`` in one node; ``x`` is (..., in), ``W`` is (in, out), ``b`` is (out,)."""
+
+    def forward(self, x, W, b=None):
+        _check_matmul(x.shape, W.shape, "linear")
+        y = x @ W
+        if b is not None:
+            y += b
+        return y
+
+    def backward(self, gy):
+        x, W = self.inputs[0], self.inputs[1]
+        gx = matmul(gy, W.T)
+        x2 = x if x.ndim == 2 else reshape(x, (-1, x.shape[-1]))
+        gy2 = gy if gy.ndim == 2 else reshape(gy, (-1, gy.shape[-1]))
+        gW = matmul(x2.T, gy2)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, sum_to(gy, self.inputs[2].data.shape)
+
+    def backward_arrays(self, gy):
+        x, W = self.inputs[0].data, self.inputs[1].data
+        gx = gy @ W.T
+        gy2 = gy.reshape(-1, gy.shape[-1])
+        gW = x.reshape(-1, x.shape[-1]).T @ gy2
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, sum_to_array(gy, self.inputs[2].data.shape)
+
+
+def linear(x, W, b=None):
+    """Affine map ``x @ W + b`` (``b`` optional), one graph node."""
+    if W.ndim != 2:
+        raise ValueError(f"linear: W must be 2-D (in, out), got shape {_shape_of(W)}")
+    return Linear()(x, W) if b is None else Linear()(x, W, b)
+
+
+class Dropout(Function):
+    """Inverted dropout: zero each element with probability ``ratio`` and scale the rest by
+    ``1 / (1 - ratio)`` so the expected value is unchanged."""
+
+    def __init__(self, ratio, rng):
+        self.ratio, self.rng = ratio, rng
+
+    def forward(self, x):
+        keep = (self.rng.random(x.shape) >= self.ratio) if self.rng is not None else (np.random.rand(*x.shape) >= self.ratio)
+        self.mask = keep.astype(x.dtype) * x.dtype.type(1.0 / (1.0 - self.ratio))
+        return x * self.mask
+
+    def backward(self, gy):
+        return gy * self.mask
+
+    def backward_arrays(self, gy):
+        return gy * self.mask
+
+
+def dropout(x, ratio=0.5, rng=None):
+    """Dropout while ``Config.train`` is on (see ``test_mode()``); the identity otherwise.
+
+    ``rng`` is an optional ``np.random.Generator``; by default numpy's global random state is
+    used, so ``np.random.seed`` makes runs reproducible.
+    """
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"dropout ratio must be in [0, 1), got {ratio}")
+    if not Config.train or ratio == 0.0:
+        return x if isinstance(x, Variable) else Variable(np.asarray(x))
+    return Dropout(ratio, rng)(x)
