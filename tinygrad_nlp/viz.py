@@ -1,0 +1,191 @@
+"""Draw computational graphs with Graphviz.
+
+Traversal and rendering are separate steps: :func:`collect_graph` walks the graph once
+(iteratively, so graphs of any depth work) and returns its nodes and edges; :func:`to_dot` turns
+that into DOT text; :func:`get_dot_graph` does both; :func:`plot_dot_graph` renders the text
+with the Graphviz ``dot`` program into SVG, PNG or PDF.
+
+Variables are ellipses (named Parameters are drawn doubled and green, constants dashed and grey)
+and Functions are blue boxes labelled with their class name. Each node appears once however
+often it is used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from tinygrad_nlp.core import Function, Parameter, Variable, _Constant
+from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
+
+__all__ = ["Graph", "collect_graph", "to_dot", "get_dot_graph", "plot_dot_graph", "GraphvizNotFoundError"]
+
+RENDER_FORMATS = ("svg", "png", "pdf", "dot")
+
+
+class GraphvizNotFoundError(RuntimeError):
+    """The Graphviz ``dot`` program is not installed; the DOT text was saved instead."""
+
+
+@dataclass
+class Graph:
+    """Nodes and edges of a computational graph, in discovery order.
+
+    ``variables`` and ``functions`` are lists of the objects; ``edges`` holds ``(src, dst)``
+    pairs of indices into ``nodes``, the concatenation ``variables + functions`` seen in order.
+    """
+
+    nodes: list = field(default_factory=list)
+    edges: list = field(default_factory=list)
+
+    @property
+    def variables(self):
+        return [n for n in self.nodes if isinstance(n, Variable)]
+
+    @property
+    def functions(self):
+        return [n for n in self.nodes if isinstance(n, Function)]
+
+
+def collect_graph(outputs):
+    """Walk the graph behind one Variable (or a list of them) without recursion."""
+    if isinstance(outputs, Variable):
+        outputs = [outputs]
+    graph = Graph()
+    index = {}
+
+    def node_id(obj):
+        key = id(obj)
+        if key not in index:
+            index[key] = len(graph.nodes)
+            graph.nodes.append(obj)
+            return index[key], True
+        return index[key], False
+
+    stack = []
+    for out in outputs:
+        if not isinstance(out, Variable):
+            raise TypeError(f"collect_graph expects Variables, got {type(out).__name__}")
+        _, new = node_id(out)
+        if new and out.creator is not None:
+            stack.append(out.creator)
+    seen_funcs = set()
+    while stack:
+        f = stack.pop()
+        if id(f) in seen_funcs:
+            continue
+        seen_funcs.add(id(f))
+        fid, _ = node_id(f)
+        for ref in f.outputs:
+            y = ref()
+            if y is not None:
+                yid, _ = node_id(y)
+                graph.edges.append((fid, yid))
+        for x in f.inputs:
+            xid, _ = node_id(x)
+            graph.edges.append((xid, fid))
+            if x.creator is not None and id(x.creator) not in seen_funcs:
+                stack.append(x.creator)
+    return graph
+
+
+def _escape(text):
+    return str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _variable_label(v, verbose):
+    parts = []
+    if isinstance(v, _Constant) and v.data.size == 1:
+        parts.append(f"{v.data.item():.4g}")
+    elif v.name:
+        parts.append(v.name)
+    if verbose and not (isinstance(v, _Constant) and v.data.size == 1):
+        parts.append(f"{v.data.shape} {v.data.dtype}")
+    return "\n".join(parts)
+
+
+def _variable_attrs(v, verbose):
+    label = _escape(_variable_label(v, verbose))
+    if isinstance(v, Parameter):
+        return f'label="{label}", shape=ellipse, peripheries=2, style="filled,bold", fillcolor="#c8e6c9", color="#2e7d32"'
+    if isinstance(v, _Constant):
+        return f'label="{label}", shape=ellipse, style="dashed", color="gray45", fontcolor="gray30"'
+    return f'label="{label}", shape=ellipse, style=filled, fillcolor="#ffe0b2", color="#e65100"'
+
+
+def _function_attrs(f):
+    label = _escape(getattr(f, "label", None) or type(f).__name__)
+    return f'label="{label}", shape=box, style=filled, fillcolor="#bbdefb", color="#0d47a1"'
+
+
+def to_dot(graph, verbose=True, rankdir="TB", show_constants=True):
+    """DOT source text for a :class:`Graph` (no Graphviz program needed)."""
+    if rankdir not in ("TB", "BT", "LR", "RL"):
+        raise ValueError(f"rankdir must be one of TB, BT, LR, RL; got {rankdir!r}")
+    hidden = set()
+    lines = ["digraph g {", f"  rankdir={rankdir};", '  node [fontname="Helvetica", fontsize=11];']
+    for i, node in enumerate(graph.nodes):
+        if isinstance(node, Function):
+            lines.append(f"  {i} [{_function_attrs(node)}];")
+        elif not show_constants and isinstance(node, _Constant):
+            hidden.add(i)
+        else:
+            lines.append(f"  {i} [{_variable_attrs(node, verbose)}];")
+    for src, dst in graph.edges:
+        if src not in hidden and dst not in hidden:
+            lines.append(f"  {src} -> {dst};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def get_dot_graph(output, verbose=True, rankdir="TB", show_constants=True):
+    """DOT text of the graph that produced ``output`` (a Variable or a list of Variables).
+
+    ``verbose`` adds each Variable's shape and dtype to its label; ``rankdir`` sets the layout
+    direction (``"TB"`` top to bottom, ``"LR"`` left to right); ``show_constants=False`` hides
+    numbers and arrays that entered the graph as plain values.
+    """
+    return to_dot(collect_graph(output), verbose=verbose, rankdir=rankdir, show_constants=show_constants)
+
+
+INSTALL_HINT = (
+    "The Graphviz 'dot' program was not found on PATH. Install it with your system's package "
+    "manager (Debian/Ubuntu: 'sudo apt-get install graphviz'; macOS: 'brew install graphviz'; "
+    "conda: 'conda install graphviz'; Windows: https://graphviz.org/download/), then render the "
+    "saved file with 'dot -Tsvg {dot_path} -o {to_file}'."
+)
+
+
+def plot_dot_graph(output, to_file="graph.svg", verbose=True, rankdir="TB", show_constants=True):
+    """Render the graph behind ``output`` to ``to_file``; the format follows the extension.
+
+    Supported extensions: .svg, .png, .pdf (rendered by Graphviz) and .dot (the text itself).
+    Returns a ``graphviz.Source`` that Jupyter displays inline. When the ``dot`` program is
+    missing, the DOT text is still written next to ``to_file`` (with a ``.dot`` extension) and
+    :class:`GraphvizNotFoundError` explains how to install Graphviz.
+    """
+    text = get_dot_graph(output, verbose=verbose, rankdir=rankdir, show_constants=show_constants)
+    return render_dot(text, to_file)
+
+
+def render_dot(text, to_file):
+    """Write DOT ``text`` rendered by its extension to ``to_file`` (see :func:`plot_dot_graph`)."""
+    import graphviz
+
+    to_file = os.fspath(to_file)
+    root, ext = os.path.splitext(to_file)
+    fmt = ext.lstrip(".").lower()
+    if fmt not in RENDER_FORMATS:
+        raise ValueError(f"cannot render to {to_file!r}: the extension must be one of {', '.join('.' + f for f in RENDER_FORMATS)}")
+    source = graphviz.Source(text)
+    if fmt == "dot":
+        write_text_atomic(to_file, text)
+        return source
+    try:
+        data = source.pipe(format=fmt)
+    except graphviz.ExecutableNotFound:
+        dot_path = root + ".dot"
+        write_text_atomic(dot_path, text)
+        raise GraphvizNotFoundError(INSTALL_HINT.format(dot_path=dot_path, to_file=to_file)) from None
+    write_bytes_atomic(to_file, data)
+    return source
