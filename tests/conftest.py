@@ -1,0 +1,27 @@
+"""Shared fixtures: where the development data (../shared/data) lives."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("TINYGRAD_NLP_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _require(path):
+    if not path.exists():
+        pytest.skip(f"development data not found at {path} (set TINYGRAD_NLP_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ptb_dir():
+    """Directory holding ptb.train.txt / ptb.valid.txt / ptb.test.txt."""
+    return _require(SHARED_DATA / "ptb")
+
+
+@pytest.fixture(scope="session")
+def eval_dir():
+    """Directory holding questions-words.txt and wordsim353.tsv."""
+    return _require(SHARED_DATA / "eval")
