@@ -14,3 +14,11 @@ from tinygrad_nlp.functions.math import (  # noqa: F401
 )
 from tinygrad_nlp.functions.reduce import Max, Mean, Min, Sum, max, mean, min, sum  # noqa: F401
 from tinygrad_nlp.functions.nn import Dropout, Linear, MatMul, dropout, linear, matmul  # noqa: F401
+from tinygrad_nlp.functions.embedding import (  # noqa: F401
+    Embedding, EmbeddingBag, EmbeddingDot, EmbeddingGrad, InvalidIdError, check_ids,
+    embedding, embedding_bag, embedding_dot,
+)
+from tinygrad_nlp.functions.losses import (  # noqa: F401
+    LogSoftmax, SigmoidCrossEntropy, Softmax, SoftmaxCrossEntropy,
+    log_softmax, negative_sampling_loss, sigmoid_cross_entropy, softmax, softmax_cross_entropy,
+)

@@ -1,0 +1,264 @@
+"""Embedding lookups, the word2vec building blocks.
+
+* ``embedding(W, idx)`` gathers rows ``W[idx]`` (the seed's Embedding layer). Its backward
+  scatter-adds the output gradient into ``W``'s rows, summing repeated ids.
+* ``embedding_bag(W, idx)`` gathers and averages (or sums) the rows of each row of ``idx`` in one
+  node: CBoW's "average the context vectors" without materialising the (N, C, H) gather.
+* ``embedding_dot(W, h, idx)`` scores ``out[n] = W[idx[n]] . h[n]`` (the seed's EmbeddingDot):
+  with ``idx`` of shape (N, K) one node scores a positive and its negatives at once.
+
+With ``sparse=True`` the gradient of ``W`` is a :class:`~tinygrad_nlp.sparse.SparseRows` holding
+only the touched rows, so a step costs O(batch x H) rather than O(V x H).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_nlp.core import Config, Function, Variable
+from tinygrad_nlp.sparse import SparseRows, scatter_add_dense, scatter_add_rows
+
+__all__ = [
+    "embedding", "embedding_bag", "embedding_dot", "check_ids", "InvalidIdError",
+    "Embedding", "EmbeddingBag", "EmbeddingDot", "EmbeddingGrad",
+]
+
+
+class InvalidIdError(IndexError, ValueError):
+    """An id that cannot index the embedding matrix (negative, too large, or not an integer)."""
+
+
+def check_ids(idx, num_rows, what="id"):
+    """Return ``idx`` as an integer ndarray after checking every value lies in ``[0, num_rows)``.
+
+    numpy would silently wrap a negative id to the end of the matrix and raise an unhelpful
+    error for a float; here the offending value, its position and the row count are named.
+    """
+    if isinstance(idx, Variable):
+        idx = idx.data
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        flat = idx.ravel()
+        if flat.dtype.kind == "f":
+            nonint = flat[~(np.isfinite(flat) & (flat == np.round(flat)))]
+            flat = nonint if nonint.size else flat
+        example = flat[0].item() if flat.size else None
+        raise InvalidIdError(
+            f"{what}s must be integers, got a {idx.dtype} array with value {example!r} "
+            f"(V={num_rows}); convert whole numbers with .astype(np.int64)"
+        )
+    if idx.size:
+        lo, hi = idx.min(), idx.max()
+        if lo < 0 or hi >= num_rows:
+            bad = lo if lo < 0 else hi
+            pos = tuple(int(p) for p in np.argwhere(idx == bad)[0])
+            raise InvalidIdError(
+                f"{what} {int(bad)} at position {pos} is out of range for V={num_rows} rows "
+                f"(valid ids are 0..{num_rows - 1})"
+            )
+    return idx
+
+
+def _sparse_grad(ids, rows_values, shape, weights=None, group=1):
+    rows, values = scatter_add_rows(ids, rows_values, weights=weights, group=group)
+    return SparseRows(rows, values, shape, coalesced=True)
+
+
+class EmbeddingGrad(Function):
+    """Dense scatter-add of row gradients into a (V, H) matrix; the recorded backward of the
+    embedding Functions, itself differentiable (its backward is a gather)."""
+
+    def __init__(self, idx, num_rows, weights=None, group=1):
+        self.idx, self.num_rows, self.weights, self.group = idx, num_rows, weights, group
+
+    def forward(self, g):
+        H = g.shape[-1]
+        return scatter_add_dense(self.idx, g.reshape(-1, H), self.num_rows, weights=self.weights, group=self.group)
+
+    def backward(self, gW):
+        if self.group == 1:
+            return embedding(gW, self.idx)
+        return _bag_forward_variable(gW, self.idx, self.weights)
+
+
+class Embedding(Function):
+    """``W[idx]``: (V, H) weights and integer ids of any shape give ``idx.shape + (H,)``."""
+
+    def __init__(self, idx, sparse=False):
+        self.idx, self.sparse = idx, sparse
+
+    def forward(self, W):
+        return W.take(self.idx, axis=0) if self.idx.ndim else W[self.idx]
+
+    def backward_arrays(self, gy):
+        W = self.inputs[0].data
+        ids = self.idx.ravel()
+        rows = gy.reshape(ids.size, W.shape[1])
+        if self.sparse:
+            return _sparse_grad(ids, rows, W.shape)
+        return scatter_add_dense(ids, rows, W.shape[0])
+
+    def backward(self, gy):
+        # The recorded path (create_graph=True) is always dense so it can be differentiated.
+        W = self.inputs[0]
+        return EmbeddingGrad(self.idx, W.shape[0])(gy)
+
+
+def embedding(W, idx, sparse=False):
+    """Gather rows of ``W``.
+
+    Args:
+        W: (V, H) Variable/Parameter (float32 or float64).
+        idx: integer array of any shape with values in ``[0, V)``; a negative, too large or
+            non-integer id raises :class:`InvalidIdError` naming it.
+        sparse: make ``W``'s gradient a row-sparse :class:`SparseRows` (only the touched rows).
+
+    Returns:
+        Variable of shape ``idx.shape + (H,)``. Repeated ids get their gradients summed.
+    """
+    if W.ndim != 2:
+        raise ValueError(f"embedding: W must be a (V, H) matrix, got shape {W.shape}")
+    idx = check_ids(idx, W.shape[0])
+    return Embedding(idx, sparse)(W)
+
+
+def _bag_matrix(idx, num_rows, weights, dtype):
+    """(N, V) CSR matrix whose row n holds ``weights[n, c]`` at column ``idx[n, c]``."""
+    import scipy.sparse as sp
+
+    N, C = idx.shape
+    mat = sp.csr_matrix((N, num_rows), dtype=dtype)
+    mat.data = weights.ravel().astype(dtype, copy=False)
+    mat.indices = idx.ravel().astype(np.int64, copy=False)
+    mat.indptr = np.arange(0, N * C + 1, C, dtype=np.int64)
+    return mat
+
+
+def _bag_weights(idx, mode, dtype):
+    C = idx.shape[1]
+    value = 1.0 / C if mode == "mean" else 1.0
+    return np.full(idx.shape, value, dtype=dtype)
+
+
+def _bag_forward_variable(W, idx, weights):
+    """Recorded (differentiable) gather-and-weight: sum_c weights[n, c] * W[idx[n, c]]."""
+    from tinygrad_nlp.functions.reduce import sum as _sum
+
+    rows = embedding(W, idx)
+    return _sum(rows * weights[..., None], axis=1)
+
+
+class EmbeddingBag(Function):
+    """Weighted sum of gathered rows per bag: ``out[n] = sum_c w[n, c] * W[idx[n, c]]``."""
+
+    def __init__(self, idx, weights, sparse=False):
+        self.idx, self.weights, self.sparse = idx, weights, sparse
+
+    def forward(self, W):
+        return np.asarray(_bag_matrix(self.idx, W.shape[0], self.weights, W.dtype) @ W)
+
+    def backward_arrays(self, gy):
+        W = self.inputs[0].data
+        C = self.idx.shape[1]
+        if self.sparse:
+            return _sparse_grad(self.idx, gy, W.shape, weights=self.weights, group=C)
+        return scatter_add_dense(self.idx, gy, W.shape[0], weights=self.weights, group=C)
+
+    def backward(self, gy):
+        W = self.inputs[0]
+        return EmbeddingGrad(self.idx, W.shape[0], weights=self.weights, group=self.idx.shape[1])(gy)
+
+
+def embedding_bag(W, idx, mode="mean", sparse=False):
+    """Gather the rows named in each row of ``idx`` and average (or sum) them, in one node.
+
+    Equivalent to ``F.mean(F.embedding(W, idx), axis=1)`` (``mode="mean"``) or its sum, but the
+    (N, C, H) gathered tensor is never built: forward and backward are sparse matrix products.
+
+    Args:
+        W: (V, H) weights. idx: (N, C) integer ids in ``[0, V)``. mode: "mean" or "sum".
+        sparse: make ``W``'s gradient row-sparse.
+
+    Returns:
+        Variable of shape (N, H).
+    """
+    if W.ndim != 2:
+        raise ValueError(f"embedding_bag: W must be a (V, H) matrix, got shape {W.shape}")
+    if mode not in ("mean", "sum"):
+        raise ValueError(f"embedding_bag: mode must be 'mean' or 'sum', got {mode!r}")
+    idx = check_ids(idx, W.shape[0])
+    if idx.ndim != 2 or idx.shape[1] == 0:
+        raise ValueError(f"embedding_bag: idx must have shape (N, C) with C >= 1, got {idx.shape}")
+    return EmbeddingBag(idx, _bag_weights(idx, mode, W.dtype), sparse)(W)
+
+
+class EmbeddingDot(Function):
+    """Row-wise dot products of gathered rows with hidden vectors.
+
+    ``idx`` (N,) gives ``out[n] = W[idx[n]] . h[n]``; ``idx`` (N, K) gives
+    ``out[n, k] = W[idx[n, k]] . h[n]``. Backward (seed 002): ``dh = dout * W_target`` (summed
+    over k) and ``dW_target = dout * h``, scattered back into ``W`` by id.
+    """
+
+    def __init__(self, idx, sparse=False):
+        self.idx, self.sparse = idx, sparse
+
+    def forward(self, W, h):
+        idx = self.idx
+        target_W = W.take(idx, axis=0)
+        self.target_W = target_W
+        if idx.ndim == 1:
+            return np.einsum("nh,nh->n", target_W, h)
+        return np.matmul(target_W, h[:, :, None])[..., 0]
+
+    def backward_arrays(self, gy):
+        W, h = self.inputs[0].data, self.inputs[1].data
+        target_W = self.target_W
+        if self.idx.ndim == 1:
+            dh = gy[:, None] * target_W
+            dtarget = gy[:, None] * h
+        else:
+            dh = np.matmul(gy[:, None, :], target_W)[:, 0, :]
+            dtarget = gy[:, :, None] * h[:, None, :]
+        rows = dtarget.reshape(-1, W.shape[1])
+        if self.sparse:
+            return _sparse_grad(self.idx, rows, W.shape), dh
+        return scatter_add_dense(self.idx, rows, W.shape[0]), dh
+
+    def backward(self, gy):
+        from tinygrad_nlp.functions.reduce import sum as _sum
+
+        W, h = self.inputs
+        target_W = embedding(W, self.idx)
+        if self.idx.ndim == 1:
+            g = gy.reshape((-1, 1))
+            dh = g * target_W
+            dtarget = g * h
+        else:
+            g = gy.reshape(gy.shape + (1,))
+            dh = _sum(g * target_W, axis=1)
+            dtarget = g * h.reshape((h.shape[0], 1, h.shape[1]))
+        dW = EmbeddingGrad(self.idx, W.shape[0])(dtarget)
+        return dW, dh
+
+
+def embedding_dot(W, h, idx, sparse=False):
+    """Score each hidden vector against the rows of ``W`` named by ``idx``, in one node.
+
+    Args:
+        W: (V, H) output weights (the book's ``W_out`` stored row-per-word).
+        h: (N, H) hidden vectors.
+        idx: (N,) or (N, K) integer ids in ``[0, V)``.
+        sparse: make ``W``'s gradient row-sparse.
+
+    Returns:
+        Variable of shape ``idx.shape``.
+    """
+    if W.ndim != 2:
+        raise ValueError(f"embedding_dot: W must be a (V, H) matrix, got shape {W.shape}")
+    if h.ndim != 2 or h.shape[1] != W.shape[1]:
+        raise ValueError(f"embedding_dot: h must have shape (N, {W.shape[1]}) to match W {W.shape}, got {h.shape}")
+    idx = check_ids(idx, W.shape[0])
+    if idx.ndim not in (1, 2) or idx.shape[0] != h.shape[0]:
+        raise ValueError(f"embedding_dot: idx must have shape (N,) or (N, K) with N={h.shape[0]}, got {idx.shape}")
+    return EmbeddingDot(idx, sparse)(W, h)

@@ -1,0 +1,279 @@
+"""Softmax and the losses of word2vec: softmax / sigmoid cross-entropy and negative sampling.
+
+All are computed from log-sum-exp and softplus forms, so logits of +-1000 give exact, finite
+losses and gradients without overflow warnings. The softmax cross-entropy gradient
+``(softmax(x) - onehot(t)) / N`` is formed by subtracting 1 at the label positions: no
+``eye(C)[t]`` matrix is ever built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_nlp.core import Function, Variable, as_variable
+from tinygrad_nlp.functions.embedding import check_ids, embedding_dot
+
+__all__ = [
+    "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "negative_sampling_loss",
+    "Softmax", "LogSoftmax", "SoftmaxCrossEntropy", "SigmoidCrossEntropy",
+]
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _log_softmax(x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Softmax(Function):
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        return _softmax(x, self.axis)
+
+    def backward(self, gy):
+        from tinygrad_nlp.functions.reduce import sum as _sum
+
+        y = self.outputs[0]()
+        gx = y * gy
+        return gx - y * _sum(gx, axis=self.axis, keepdims=True)
+
+    def backward_arrays(self, gy):
+        y = self.outputs[0]().data
+        gx = y * gy
+        gx -= y * gx.sum(axis=self.axis, keepdims=True)
+        return gx
+
+
+def softmax(x, axis=-1):
+    """``exp(x) / sum(exp(x))`` along ``axis``, computed after subtracting the maximum."""
+    return Softmax(axis)(x)
+
+
+class LogSoftmax(Function):
+    def __init__(self, axis=-1):
+        self.axis = axis
+
+    def forward(self, x):
+        return _log_softmax(x, self.axis)
+
+    def backward(self, gy):
+        from tinygrad_nlp.functions.math import exp
+        from tinygrad_nlp.functions.reduce import sum as _sum
+
+        y = self.outputs[0]()
+        return gy - exp(y) * _sum(gy, axis=self.axis, keepdims=True)
+
+    def backward_arrays(self, gy):
+        y = self.outputs[0]().data
+        return gy - np.exp(y) * gy.sum(axis=self.axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """``log(softmax(x))`` along ``axis`` without ever taking the log of a rounded-to-zero value."""
+    return LogSoftmax(axis)(x)
+
+
+def _check_labels(x_shape, t):
+    """Classify ``t`` as integer labels or probabilities for logits of ``x_shape``; validate."""
+    t = t.data if isinstance(t, Variable) else np.asarray(t)
+    C = x_shape[-1]
+    if t.shape == x_shape and t.dtype.kind == "f":
+        return t, False
+    if t.shape == x_shape[:-1]:
+        if t.dtype.kind not in "iu":
+            raise ValueError(
+                f"softmax_cross_entropy: labels of shape {t.shape} must be integers (class ids), got dtype "
+                f"{t.dtype}; pass probabilities with the logits' shape {x_shape} instead"
+            )
+        return t, True
+    raise ValueError(
+        f"softmax_cross_entropy: labels of shape {t.shape} do not match logits of shape {x_shape}: expected "
+        f"integer labels of shape {x_shape[:-1]} or probabilities of shape {x_shape} (C={C} classes)"
+    )
+
+
+class SoftmaxCrossEntropy(Function):
+    """Mean over rows of ``-log softmax(x)[t]`` (integer labels) or ``-sum t * log softmax(x)``."""
+
+    def __init__(self, t, is_label, ignore_index=None):
+        self.t, self.is_label, self.ignore_index = t, is_label, ignore_index
+
+    def _rows(self, x):
+        C = x.shape[-1]
+        return x.reshape(-1, C)
+
+    def forward(self, x):
+        x2 = self._rows(x)
+        logp = _log_softmax(x2, axis=1)
+        if self.is_label:
+            t = self.t.ravel()
+            keep = None if self.ignore_index is None else (t != self.ignore_index)
+            if keep is not None:
+                t = np.where(keep, t, 0)
+            picked = logp[np.arange(t.size), t]
+            if keep is not None:
+                picked = picked[keep]
+            self.count = picked.size
+            total = -picked.sum(dtype=x.dtype)
+        else:
+            self.count = x2.shape[0]
+            total = -(self.t.reshape(x2.shape) * logp).sum(dtype=x.dtype)
+        return np.asarray(total / max(self.count, 1), dtype=x.dtype)
+
+    def _grad_rows(self, x, gy):
+        """(softmax(x) - target) * gy / count as an ndarray, without a one-hot matrix."""
+        x2 = self._rows(x)
+        g = _softmax(x2, axis=1)
+        if self.is_label:
+            t = self.t.ravel()
+            rows = np.arange(t.size)
+            if self.ignore_index is None:
+                g[rows, t] -= 1
+            else:
+                keep = t != self.ignore_index
+                g[rows[keep], t[keep]] -= 1
+                g[~keep] = 0
+        else:
+            g -= self.t.reshape(x2.shape)
+        g *= gy / max(self.count, 1)
+        return g.reshape(x.shape)
+
+    def backward_arrays(self, gy):
+        return self._grad_rows(self.inputs[0].data, gy)
+
+    def backward(self, gy):
+        # Recorded path: (softmax(x) - target) * gy / count, differentiable in x and gy.
+        x = self.inputs[0]
+        target = np.zeros(x.shape, dtype=x.dtype) if self.is_label else self.t.reshape(x.shape).astype(x.dtype)
+        if self.is_label:
+            flat = target.reshape(-1, x.shape[-1])
+            t = self.t.ravel()
+            keep = np.ones(t.size, bool) if self.ignore_index is None else t != self.ignore_index
+            flat[np.arange(t.size)[keep], t[keep]] = 1
+            mask = keep.reshape(x.shape[:-1] + (1,)).astype(x.dtype)
+        else:
+            mask = 1.0
+        return (softmax(x) * mask - target) * (gy * (1.0 / max(self.count, 1)))
+
+
+def softmax_cross_entropy(x, t, ignore_index=None):
+    """Softmax followed by cross-entropy, averaged over the (non-ignored) rows, as one node.
+
+    Args:
+        x: (N, C) logits (or (..., C)).
+        t: integer class ids of shape (N,) (``x.shape[:-1]``), or probabilities / one-hot rows of
+            ``x``'s shape.
+        ignore_index: with integer labels, rows whose label equals it contribute nothing (and are
+            not counted in the mean). If every row is ignored the loss is 0.
+
+    Returns:
+        A scalar Variable in ``x``'s dtype. Labels out of ``[0, C)`` or of a wrong shape raise
+        ``ValueError`` naming the label and shapes.
+    """
+    x = as_variable(x)
+    if x.ndim < 1:
+        raise ValueError("softmax_cross_entropy: logits need at least one dimension (classes)")
+    t, is_label = _check_labels(x.shape, t)
+    if is_label:
+        check = t if ignore_index is None else t[t != ignore_index]
+        check_ids(check, x.shape[-1], what="label")
+    return SoftmaxCrossEntropy(t, is_label, ignore_index)(x)
+
+
+def _softplus(x):
+    """``log(1 + exp(x))`` without overflow."""
+    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+REDUCTIONS = ("mean", "sum", "batchmean", "none")
+
+
+class SigmoidCrossEntropy(Function):
+    """Binary cross-entropy on logits: ``softplus(x) - t * x`` per element, then reduced."""
+
+    def __init__(self, t, reduction="mean"):
+        self.t, self.reduction = t, reduction
+
+    def _scale(self, x):
+        if self.reduction == "mean":
+            return 1.0 / max(x.size, 1)
+        if self.reduction == "batchmean":
+            return 1.0 / max(x.shape[0] if x.ndim else 1, 1)
+        return 1.0
+
+    def forward(self, x):
+        loss = _softplus(x) - self.t * x
+        if self.reduction == "none":
+            return loss
+        return np.asarray(loss.sum(dtype=x.dtype) * x.dtype.type(self._scale(x)), dtype=x.dtype)
+
+    def backward_arrays(self, gy):
+        x = self.inputs[0].data
+        g = np.tanh(x * 0.5) * 0.5 + 0.5  # sigmoid(x), overflow-free
+        g -= self.t
+        g *= gy * x.dtype.type(self._scale(x)) if self.reduction != "none" else gy
+        return g
+
+    def backward(self, gy):
+        from tinygrad_nlp.functions.math import sigmoid
+
+        x = self.inputs[0]
+        g = sigmoid(x) - self.t
+        if self.reduction == "none":
+            return g * gy
+        return g * (gy * self._scale(x.data))
+
+
+def sigmoid_cross_entropy(x, t, reduction="mean"):
+    """Sigmoid followed by binary cross-entropy, stable for any logit (|x| = 1000 included).
+
+    Args:
+        x: logits of any shape.
+        t: targets of the same shape, 0/1 (or probabilities in [0, 1]).
+        reduction: "mean" over all elements (default), "sum", "batchmean" (sum divided by
+            ``x.shape[0]``) or "none" (element-wise losses).
+    """
+    x = as_variable(x)
+    t = t.data if isinstance(t, Variable) else np.asarray(t)
+    if t.shape != x.shape:
+        raise ValueError(f"sigmoid_cross_entropy: targets of shape {t.shape} must match logits of shape {x.shape}")
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"sigmoid_cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if t.size and (t.min() < 0 or t.max() > 1):
+        bad = (t.min() if t.min() < 0 else t.max()).item()
+        raise ValueError(f"sigmoid_cross_entropy: targets must lie in [0, 1], got {bad!r}")
+    if x.dtype.kind == "f":
+        t = t.astype(x.dtype, copy=False)
+    return SigmoidCrossEntropy(t, reduction)(x)
+
+
+def negative_sampling_loss(h, W, target, negatives, sparse=False):
+    """word2vec's negative-sampling loss, averaged over the batch.
+
+    ``mean_n[ -log sigmoid(W[t_n] . h_n) - sum_k log sigmoid(-W[neg_nk] . h_n) ]``: the book's
+    sum of K+1 ``SigmoidWithLoss`` layers. Built as an ``EmbeddingDot`` (one positive and K
+    negatives scored in one node) followed by a ``SigmoidCrossEntropy``.
+
+    Args:
+        h: (N, H) hidden vectors. W: (V, H) output weights.
+        target: (N,) integer ids. negatives: (N, K) integer ids.
+        sparse: make ``W``'s gradient row-sparse.
+    """
+    target = target.data if isinstance(target, Variable) else np.asarray(target)
+    negatives = negatives.data if isinstance(negatives, Variable) else np.asarray(negatives)
+    if target.ndim != 1 or negatives.ndim != 2 or negatives.shape[0] != target.shape[0]:
+        raise ValueError(
+            f"negative_sampling_loss: target must be (N,) and negatives (N, K); got {target.shape} and {negatives.shape}"
+        )
+    idx = np.concatenate([target[:, None], negatives], axis=1)
+    scores = embedding_dot(W, h, idx, sparse=sparse)
+    labels = np.zeros(idx.shape, dtype=scores.dtype)
+    labels[:, 0] = 1
+    return sigmoid_cross_entropy(scores, labels, reduction="batchmean")
