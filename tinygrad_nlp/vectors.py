@@ -1,0 +1,688 @@
+"""Word vectors: cosine neighbours, analogies, standard evaluations and word2vec-format files.
+
+A :class:`WordVectors` pairs a ``(V, H)`` matrix (for example a trained CBoW's input embedding)
+with its ``V`` words. It answers nearest-neighbour and analogy queries by cosine similarity,
+scores the two usual benchmarks (Mikolov's analogy questions, WordSim-353) and reads and writes
+the word2vec text and binary formats that gensim and the original ``word2vec.c`` tools use.
+
+>>> import numpy as np
+>>> wv = WordVectors(np.array([[1, 0], [1, 1], [0, 1]], np.float32), ["x", "xy", "y"])
+>>> [(w, round(s, 3)) for w, s in wv.most_similar("x", topn=2)]
+[('xy', 0.707), ('y', 0.0)]
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tinygrad_nlp.core import Variable
+from tinygrad_nlp.io import atomic_write
+
+__all__ = ["AnalogyResult", "WordPairResult", "WordVectors", "spearman"]
+
+# Largest score block evaluate_analogies builds at once (questions x candidate words), in elements:
+# 2**24 float32 is 64 MiB, so memory stays flat however large the vocabulary.
+_SCORE_BLOCK = 1 << 24
+_MAX_QUESTION_CHUNK = 2048
+
+
+def _is_single_token(word):
+    """True for a non-empty string without any (Unicode) white space, as word2vec files need."""
+    return word.split() == [word]
+
+
+def _read_text_lines(path, encoding="utf-8"):
+    """Decode a whole text file and split it on newlines (a trailing CR is dropped per line).
+
+    A decoding error becomes a ValueError naming the file and the line it happened on.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line_no = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}, line {line_no}: cannot decode as {encoding} ({e.reason} at byte {e.start})") from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the usual final newline does not start another line
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
+class WordVectors:
+    """A ``(V, H)`` matrix of word vectors and the ``V`` words its rows stand for.
+
+    Args:
+        matrix: array-like of shape ``(V, H)`` with ``H >= 1`` (a tinygrad ``Variable`` is accepted
+            too). float32 and float64 keep their dtype; other numeric dtypes become float32. The
+            array is copied and made read-only, so later training steps cannot silently change
+            vectors (and the cached normalised rows) behind this object's back.
+        words: sequence of ``V`` distinct, non-empty strings without white space (so they can be
+            written to word2vec files), ``words[i]`` naming row ``i``.
+
+    Attributes: ``vectors`` (the read-only matrix), ``words`` (list), ``index`` (dict word -> row)
+    and ``dim`` (``H``). Treat ``words`` and ``index`` as read-only.
+    """
+
+    def __init__(self, matrix, words):
+        if isinstance(matrix, Variable):
+            matrix = matrix.data
+        self._setup(np.array(matrix, copy=True), words)
+
+    @classmethod
+    def _trusted(cls, matrix, words):
+        """Wrap a freshly built matrix without copying it (the loaders own theirs)."""
+        self = cls.__new__(cls)
+        self._setup(matrix, words)
+        return self
+
+    def _setup(self, matrix, words):
+        if matrix.dtype.kind == "c" or matrix.dtype == object or matrix.dtype.kind not in "biuf":
+            raise TypeError(f"WordVectors: matrix must be real numbers, got dtype {matrix.dtype}")
+        if matrix.dtype not in (np.float32, np.float64):
+            matrix = matrix.astype(np.float32)
+        if matrix.ndim != 2 or matrix.shape[1] < 1:
+            raise ValueError(f"WordVectors: matrix must have shape (V, H) with H >= 1, got {matrix.shape}")
+        words = list(words)
+        if len(words) != matrix.shape[0]:
+            raise ValueError(f"WordVectors: {len(words)} words for a matrix of {matrix.shape[0]} rows")
+        index = {}
+        for i, w in enumerate(words):
+            if not isinstance(w, str):
+                raise TypeError(f"WordVectors: word {i} is {type(w).__name__} {w!r}, not str")
+            if not _is_single_token(w):
+                what = "is empty" if w == "" else "contains white space"
+                raise ValueError(f"WordVectors: word {i} {w!r} {what}")
+            j = index.setdefault(w, i)
+            if j != i:
+                raise ValueError(f"WordVectors: duplicate word {w!r} (rows {j} and {i})")
+        finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            r = int(np.flatnonzero(~finite)[0])
+            raise ValueError(f"WordVectors: vector of {words[r]!r} (row {r}) has non-finite values (NaN or inf)")
+        matrix.flags.writeable = False
+        self.vectors = matrix
+        self.words = words
+        self.index = index
+        self._unit = None
+        self._folded = {}
+
+    @classmethod
+    def from_ids(cls, matrix, id_to_word):
+        """Build from the NLP book's ``id_to_word`` (a dict ``{0: word, 1: word, ...}``) or a list.
+
+        A dict must have exactly the ids ``0 .. V-1`` so that id ``i`` names row ``i``.
+        """
+        if isinstance(id_to_word, Mapping):
+            n = len(id_to_word)
+            try:
+                words = [id_to_word[i] for i in range(n)]
+            except KeyError as e:
+                raise ValueError(f"WordVectors.from_ids: id_to_word has {n} entries but no id {e.args[0]}; "
+                                 f"ids must be 0 .. {n - 1}") from None
+        else:
+            words = list(id_to_word)
+        return cls(matrix, words)
+
+    # ----- container protocol -----
+
+    @property
+    def dim(self):
+        """The vector size ``H``."""
+        return self.vectors.shape[1]
+
+    def __len__(self):
+        return len(self.words)
+
+    def __contains__(self, word):
+        try:
+            return word in self.index
+        except TypeError:
+            return False
+
+    def __getitem__(self, word):
+        """The (read-only) vector of ``word``, shape ``(H,)``; KeyError naming an unknown word."""
+        return self.vectors[self._row(word)]
+
+    def __repr__(self):
+        return f"WordVectors({len(self)} words x {self.dim} dims, {self.vectors.dtype})"
+
+    def _row(self, word):
+        try:
+            return self.index[word]
+        except (KeyError, TypeError):
+            raise KeyError(f"word {word!r} not in vocabulary") from None
+
+    # ----- similarity -----
+
+    @property
+    def unit_vectors(self):
+        """Rows scaled to unit length (computed once, cached, read-only); all-zero rows stay zero."""
+        if self._unit is None:
+            m = self.vectors
+            norms = np.empty(len(m), np.float64)
+            step = 1 << 16
+            for s in range(0, len(m), step):  # float64 norms in chunks: no overflow, little memory
+                block = m[s:s + step].astype(np.float64)
+                norms[s:s + step] = np.sqrt(np.einsum("ij,ij->i", block, block))
+            norms[norms == 0] = 1.0
+            unit = (m / norms[:, None]).astype(m.dtype, copy=False)
+            unit.flags.writeable = False
+            self._unit = unit
+        return self._unit
+
+    def similarity(self, word1, word2):
+        """Cosine similarity of two words (0.0 when either vector is all zeros)."""
+        u = self.unit_vectors
+        return float(np.dot(u[self._row(word1)].astype(np.float64), u[self._row(word2)].astype(np.float64)))
+
+    def most_similar(self, word, topn=5):
+        """The ``topn`` words closest to ``word`` by cosine similarity, best first.
+
+        Args:
+            word: a vocabulary word (it is left out of the answer) or a vector of shape ``(H,)``.
+            topn: how many neighbours to return (fewer if the vocabulary is smaller).
+
+        Returns a list of ``(word, cosine)`` with Python floats. Ties are broken by row order.
+        Raises KeyError naming ``word`` if it is not in the vocabulary.
+        """
+        unit = self.unit_vectors
+        if isinstance(word, str):
+            row = self._row(word)
+            query, exclude = unit[row], [row]
+        else:
+            query, exclude = self._unit_query(word), []
+        return self._top(unit @ query, topn, exclude)
+
+    def analogy(self, a, b, c, topn=5):
+        """Solve ``a : b = c : ?`` by 3CosAdd: the words nearest to ``b - a + c`` (normalised vectors).
+
+        ``a``, ``b`` and ``c`` themselves are left out. Returns ``(word, score)`` pairs best first,
+        the score being the cosine between the word and ``b - a + c``. Raises KeyError naming every
+        unknown word.
+        """
+        missing = list(dict.fromkeys(w for w in (a, b, c) if w not in self))
+        if missing:
+            names = ", ".join(repr(w) for w in missing)
+            raise KeyError(f"word{'s' if len(missing) > 1 else ''} {names} not in vocabulary")
+        unit = self.unit_vectors
+        ia, ib, ic = self.index[a], self.index[b], self.index[c]
+        query = unit[ib].astype(np.float64) - unit[ia] + unit[ic]
+        return self._top(unit @ self._unit_query(query), topn, [ia, ib, ic])
+
+    def _unit_query(self, vector):
+        v = np.asarray(vector, dtype=np.float64)
+        if v.shape != (self.dim,):
+            raise ValueError(f"query vector must have shape ({self.dim},), got {v.shape}")
+        if not np.isfinite(v).all():
+            raise ValueError("query vector has non-finite values")
+        scale = np.max(np.abs(v))
+        if scale > 0:
+            v = v / scale  # avoid overflow in the norm of huge vectors
+            v = v / np.sqrt(np.dot(v, v))
+        return v.astype(self.vectors.dtype)
+
+    def _top(self, scores, topn, exclude):
+        if isinstance(topn, bool) or not isinstance(topn, (int, np.integer)) or topn < 0:
+            raise ValueError(f"topn must be a non-negative int, got {topn!r}")
+        scores = np.array(scores, dtype=np.float64)
+        scores[exclude] = -np.inf
+        k = min(int(topn), len(scores) - len(set(exclude)))
+        if k <= 0:
+            return []
+        if k < len(scores):
+            kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+            cand = np.flatnonzero(scores >= kth)
+        else:
+            cand = np.arange(len(scores))
+        cand = cand[np.lexsort((cand, -scores[cand]))][:k]  # best first, ties by row
+        return [(self.words[i], float(scores[i])) for i in cand]
+
+    # ----- evaluation -----
+
+    def _lookup(self, lowercase, limit):
+        """word -> row for the first ``limit`` rows; lower-cased keys map to the first row that folds to them."""
+        key = (lowercase, limit)
+        if key not in self._folded:
+            words = self.words[:limit]
+            if lowercase:
+                table = {}
+                for i, w in enumerate(words):
+                    table.setdefault(w.lower(), i)
+            else:
+                table = {w: i for i, w in enumerate(words)}
+            self._folded = {key: table}  # keep one table: the last one asked for
+        return self._folded[key]
+
+    def evaluate_analogies(self, path, lowercase=True, restrict_vocab=None):
+        """Accuracy on analogy questions in the ``questions-words.txt`` format (Mikolov et al.).
+
+        The file has ``: section`` header lines and question lines ``a b c d`` (a:b = c:d). A
+        question counts as correct when the 3CosAdd answer for ``a b c`` (see :meth:`analogy`) is
+        ``d``. Questions with a word outside the vocabulary are skipped and counted in
+        ``skipped``.
+
+        Args:
+            path: the questions file (UTF-8).
+            lowercase: compare case-insensitively: question words are lower-cased and each
+                lower-cased form maps to the first vocabulary row that lower-cases to it; a
+                prediction that differs from ``d`` (or from ``a``, ``b``, ``c``) only by case counts
+                as that word.
+            restrict_vocab: use only the first ``restrict_vocab`` rows (the most frequent words in
+                a frequency-sorted vocabulary), both for vocabulary checks and as candidates.
+
+        All questions are scored in blocks of matrix products, not one at a time.
+        Raises ValueError naming the file and line for a malformed line.
+        """
+        limit = self._restrict(restrict_vocab)
+        names, section_of, quads = _read_analogy_file(path)
+        table = self._lookup(lowercase, limit)
+        fold = (lambda w: w.lower()) if lowercase else (lambda w: w)
+        rows = np.array([[table.get(fold(w), -1) for w in q] for q in quads], dtype=np.int64).reshape(-1, 4)
+        section_of = np.asarray(section_of, dtype=np.int64)
+        known = (rows >= 0).all(axis=1)
+        rows, sec = rows[known], section_of[known]
+        correct = self._answer_analogies(rows, lowercase, limit)
+        n_sec = len(names)
+        tot = np.bincount(sec, minlength=n_sec)
+        ok = np.bincount(sec[correct], minlength=n_sec)
+        sections = {name: (int(ok[i]), int(tot[i])) for i, name in enumerate(names)}
+        return AnalogyResult(correct=int(correct.sum()), total=int(len(rows)),
+                             skipped=int((~known).sum()), sections=sections)
+
+    def _restrict(self, restrict_vocab):
+        if restrict_vocab is None:
+            return len(self)
+        if isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, (int, np.integer)) or restrict_vocab < 1:
+            raise ValueError(f"restrict_vocab must be a positive int or None, got {restrict_vocab!r}")
+        return min(int(restrict_vocab), len(self))
+
+    def _answer_analogies(self, rows, lowercase, limit):
+        """Boolean (Q,): is the 3CosAdd answer to each question (rows a, b, c, d) word d?"""
+        if len(rows) == 0:
+            return np.zeros(0, dtype=bool)
+        unit = self.unit_vectors[:limit]
+        # canon[r]: the row whose word stands for row r after case folding (itself without folding)
+        if lowercase:
+            table = self._lookup(True, limit)
+            canon = np.fromiter((table[w.lower()] for w in self.words[:limit]), dtype=np.int64, count=limit)
+        else:
+            canon = np.arange(limit)
+        # rows sharing a folded form with another row: they must be excluded alongside a, b, c
+        dup = canon != np.arange(limit)
+        variants = {}
+        for r in np.flatnonzero(dup):
+            variants.setdefault(int(canon[r]), []).append(int(r))
+        a, b, c, d = rows.T
+        correct = np.empty(len(rows), dtype=bool)
+        chunk = max(1, min(_MAX_QUESTION_CHUNK, _SCORE_BLOCK // limit))
+        for s in range(0, len(rows), chunk):
+            e = min(s + chunk, len(rows))
+            q = unit[b[s:e]] - unit[a[s:e]] + unit[c[s:e]]  # ranking does not need normalising q
+            scores = q @ unit.T
+            local = np.arange(e - s)
+            for col in (a, b, c):
+                scores[local, col[s:e]] = -np.inf
+            if variants:
+                for i in range(s, e):
+                    for r in {int(a[i]), int(b[i]), int(c[i])}:
+                        if r in variants:
+                            scores[i - s, variants[r]] = -np.inf
+            pred = np.argmax(scores, axis=1)
+            correct[s:e] = canon[pred] == d[s:e]
+        return correct
+
+    def evaluate_word_pairs(self, path, lowercase=True):
+        """Spearman correlation between cosine similarities and human scores (WordSim-353 format).
+
+        The file has lines ``word1<TAB>word2<TAB>score``; lines starting with ``#`` and blank lines
+        are ignored. Only pairs whose two words are both in the vocabulary are scored
+        (``lowercase`` folds case as in :meth:`evaluate_analogies`); the rest count towards
+        ``oov_ratio``. Raises ValueError naming the file and line for a malformed line.
+        """
+        pairs = _read_word_pairs(path)
+        table = self._lookup(lowercase, len(self))
+        fold = (lambda w: w.lower()) if lowercase else (lambda w: w)
+        used_rows, gold = [], []
+        for w1, w2, score in pairs:
+            r1, r2 = table.get(fold(w1)), table.get(fold(w2))
+            if r1 is not None and r2 is not None:
+                used_rows.append((r1, r2))
+                gold.append(score)
+        if used_rows:
+            r = np.array(used_rows)
+            u = self.unit_vectors
+            sims = np.einsum("ij,ij->i", u[r[:, 0]].astype(np.float64), u[r[:, 1]].astype(np.float64))
+        else:
+            sims = np.zeros(0)
+        gold = np.asarray(gold, dtype=np.float64)
+        return WordPairResult(spearman=spearman(sims, gold), pearson=_pearson(sims, gold),
+                              pairs_used=len(used_rows), pairs_total=len(pairs))
+
+    # ----- word2vec files -----
+
+    def save_word2vec_format(self, path, binary=False):
+        """Write the word2vec format read by gensim's ``KeyedVectors.load_word2vec_format``.
+
+        Header line ``V H``, then per word: text format ``word v1 ... vH`` (float32 with 9
+        significant digits, float64 with 17, so loading gives back the exact values); binary
+        format ``word``, a space and ``H`` little-endian float32 (then a newline, as
+        ``word2vec.c`` writes). Words are UTF-8. The file is replaced atomically.
+        Binary stores float32 only: float64 vectors are rounded (ValueError if one overflows).
+        """
+        m = self.vectors
+        lines_per_write = 4096
+        with atomic_write(path, "wb") as f:
+            f.write(f"{len(self)} {self.dim}\n".encode("ascii"))
+            if binary:
+                with np.errstate(over="ignore"):
+                    data = m.astype("<f4")
+                if not np.isfinite(data).all():
+                    raise ValueError("save_word2vec_format: a value is too large for float32 (binary format)")
+                for s in range(0, len(self), lines_per_write):
+                    f.write(b"".join(w.encode("utf-8") + b" " + row.tobytes() + b"\n"
+                                     for w, row in zip(self.words[s:s + lines_per_write], data[s:s + lines_per_write])))
+            else:
+                digits = 9 if m.dtype == np.float32 else 17
+                fmt = " ".join([f"%.{digits}g"] * self.dim)
+                for s in range(0, len(self), lines_per_write):
+                    block = m[s:s + lines_per_write].tolist()
+                    text = "".join(f"{w} {fmt % tuple(row)}\n" for w, row in zip(self.words[s:s + lines_per_write], block))
+                    f.write(text.encode("utf-8"))
+
+    @classmethod
+    def load_word2vec_format(cls, path, binary=False, encoding="utf-8", dtype=np.float32):
+        """Read a word2vec text or binary file (as written by word2vec.c, gensim or :meth:`save_word2vec_format`).
+
+        Args:
+            path: the file.
+            binary: the binary format (word, space, ``H`` little-endian float32 per vector).
+            encoding: encoding of the words (and of the whole text file).
+            dtype: dtype of the loaded matrix (float32 like gensim; float64 keeps all digits of
+                a text file written from float64 vectors).
+
+        The file is parsed, never executed. Any inconsistency (bad header, fewer or more vectors
+        than the header says, a wrong number of values, a non-numeric or non-finite value, a
+        duplicate word, a truncated binary file) raises ValueError naming the file and the line
+        number (text) or the 0-based vector index (binary).
+        """
+        dtype = np.dtype(dtype)
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"load_word2vec_format: dtype must be float32 or float64, got {dtype}")
+        path = os.fspath(path)
+        if binary:
+            words, matrix = _load_binary(path, encoding)
+            matrix = matrix.astype(dtype, copy=False)
+        else:
+            words, matrix = _load_text(path, encoding, dtype)
+        return cls._trusted(matrix, words)
+
+
+def _parse_header(path, header):
+    parts = header.split()
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        n, dim = int(parts[0]), int(parts[1])
+        if n < 0 or dim < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"{path}, line 1: bad header {header!r}; expected 'vocab_size vector_size' "
+                         "(two integers, vector_size >= 1)") from None
+    return n, dim
+
+
+def _load_text(path, encoding, dtype):
+    lines = _read_text_lines(path, encoding)
+    if not lines:
+        raise ValueError(f"{path}: empty file; expected a header line 'vocab_size vector_size'")
+    n, dim = _parse_header(path, lines[0])
+    words, values, line_of = [], [], []
+    seen = {}
+    for line_no in range(2, len(lines) + 1):
+        line = lines[line_no - 1]
+        parts = line.split()
+        if len(words) == n:
+            if parts:
+                raise ValueError(f"{path}, line {line_no}: more vectors than the {n} the header (line 1) declares")
+            continue
+        if not parts:
+            raise ValueError(f"{path}, line {line_no}: empty line where vector {len(words) + 1} of {n} was expected")
+        if len(parts) != dim + 1:
+            raise ValueError(f"{path}, line {line_no}: expected a word and {dim} values, got {len(parts) - 1} values "
+                             f"(a word containing white space, or not the text format?)")
+        word = parts[0]
+        if word in seen:
+            raise ValueError(f"{path}, line {line_no}: duplicate word {word!r} (first on line {seen[word]})")
+        seen[word] = line_no
+        words.append(word)
+        values.extend(parts[1:])
+        line_of.append(line_no)
+    if len(words) < n:
+        raise ValueError(f"{path}: the header (line 1) declares {n} vectors but the file ends after "
+                         f"{len(words)} (line {len(lines)})")
+    try:
+        with np.errstate(over="ignore"):  # out-of-range values become inf, reported below with their line
+            matrix = np.array(values, dtype=dtype).reshape(n, dim)
+    except ValueError:
+        for i, line_no in enumerate(line_of):  # find the culprit for the message
+            for token in values[i * dim:(i + 1) * dim]:
+                try:
+                    with np.errstate(over="ignore"):
+                        np.array(token, dtype=dtype)
+                except ValueError:
+                    raise ValueError(f"{path}, line {line_no}: value {token!r} is not a number") from None
+        raise
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}, line {line_of[i]}: non-finite value (NaN, inf or out of {dtype} range) "
+                         f"in the vector of {words[i]!r}")
+    return words, matrix
+
+
+def _load_binary(path, encoding):
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    try:
+        end = buf.find(b"\n")
+        if end < 0:
+            raise ValueError(f"{path}, line 1: no header line 'vocab_size vector_size' (no newline in the file)")
+        try:
+            header = bytes(buf[:end]).decode("ascii")
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}, line 1: bad header {bytes(buf[:min(end, 60)])!r}") from None
+        n, dim = _parse_header(path, header)
+        width = 4 * dim
+        matrix = np.empty((n, dim), dtype=np.float32)
+        words, seen = [], {}
+        pos = end + 1
+        for i in range(n):
+            while pos < size and buf[pos] == 0x0A:  # word2vec.c ends each vector with a newline
+                pos += 1
+            sp = buf.find(b" ", pos)
+            if sp < 0:
+                raise ValueError(f"{path}: truncated at vector index {i} of {n}: no word followed by a space "
+                                 f"in the last {size - pos} bytes")
+            raw = bytes(buf[pos:sp])
+            try:
+                word = raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise ValueError(f"{path}: vector index {i}: word {raw[:60]!r} is not valid {encoding} "
+                                 "(wrong encoding, or not the binary format?)") from None
+            if not _is_single_token(word):
+                raise ValueError(f"{path}: vector index {i}: bad word {word[:60]!r} (empty or containing white "
+                                 "space; header count too large, or not the binary format?)")
+            if sp + 1 + width > size:
+                raise ValueError(f"{path}: truncated at vector index {i} of {n} (word {word!r}): needs {width} bytes, "
+                                 f"{size - sp - 1} left")
+            row = np.frombuffer(bytes(buf[sp + 1:sp + 1 + width]), dtype="<f4")
+            if not np.isfinite(row).all():
+                raise ValueError(f"{path}: vector index {i} (word {word!r}) has non-finite values")
+            if word in seen:
+                raise ValueError(f"{path}: vector index {i}: duplicate word {word!r} (first at index {seen[word]})")
+            seen[word] = i
+            matrix[i] = row
+            words.append(word)
+            pos = sp + 1 + width
+        if bytes(buf[pos:]).strip():
+            raise ValueError(f"{path}: {size - pos} bytes of data after the {n} vectors the header (line 1) declares")
+    finally:
+        if isinstance(buf, mmap.mmap):
+            buf.close()
+    return words, matrix
+
+
+def _read_analogy_file(path):
+    """(section names in order, section id per question, [(a, b, c, d), ...]) from questions-words format."""
+    names, section_ids, section_of, quads = [], {}, [], []
+    current = None
+    for line_no, line in enumerate(_read_text_lines(path), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(":"):
+            name = line[1:].strip()
+            if not name:
+                raise ValueError(f"{path}, line {line_no}: section header without a name")
+            if name not in section_ids:
+                section_ids[name] = len(names)
+                names.append(name)
+            current = section_ids[name]
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            raise ValueError(f"{path}, line {line_no}: expected 4 words 'a b c d', got {len(parts)}: {line!r}")
+        if current is None:
+            raise ValueError(f"{path}, line {line_no}: question before any ': section' header")
+        section_of.append(current)
+        quads.append(tuple(parts))
+    return names, section_of, quads
+
+
+def _read_word_pairs(path):
+    """[(word1, word2, score), ...] from a WordSim-353 style TSV file."""
+    pairs = []
+    for line_no, line in enumerate(_read_text_lines(path), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split("\t")]
+        if len(fields) != 3 or not fields[0] or not fields[1]:
+            raise ValueError(f"{path}, line {line_no}: expected 'word1<TAB>word2<TAB>score', got {line!r}")
+        try:
+            score = float(fields[2])
+        except ValueError:
+            score = math.nan
+        if not math.isfinite(score):
+            raise ValueError(f"{path}, line {line_no}: score {fields[2]!r} is not a finite number")
+        pairs.append((fields[0], fields[1], score))
+    return pairs
+
+
+def _average_ranks(x):
+    """1-based ranks of ``x``; tied values all get the mean of the ranks they span."""
+    order = np.argsort(x, kind="stable")
+    xs = x[order]
+    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    group = np.repeat(np.arange(len(starts)), ends - starts)
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = ((starts + 1 + ends) / 2.0)[group]  # mean of starts+1 .. ends
+    return ranks
+
+
+def _pearson(x, y):
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return math.nan
+    xc, yc = x - x.mean(), y - y.mean()
+    den = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
+    if den == 0.0:
+        return math.nan
+    return max(-1.0, min(1.0, float(np.dot(xc, yc)) / den))
+
+
+def spearman(x, y):
+    """Spearman's rank correlation of two 1-D sequences of equal length (ties get average ranks).
+
+    It is the Pearson correlation of the ranks. Returns NaN when it is undefined: fewer than
+    two values, or one of the sequences constant. Raises ValueError for different lengths or
+    non-finite values.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"spearman: need two 1-D sequences of equal length, got shapes {x.shape} and {y.shape}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("spearman: values must be finite")
+    if len(x) < 2:
+        return math.nan
+    return _pearson(_average_ranks(x), _average_ranks(y))
+
+
+@dataclass(frozen=True)
+class AnalogyResult:
+    """Outcome of :meth:`WordVectors.evaluate_analogies`.
+
+    ``correct`` of ``total`` answerable questions were right; ``skipped`` questions had a word
+    outside the vocabulary. ``sections`` maps each section name, in file order, to
+    ``(correct, total)``. ``accuracy`` is ``correct / total`` (NaN when nothing was answerable).
+    """
+
+    correct: int
+    total: int
+    skipped: int
+    sections: dict = field(default_factory=dict)
+
+    @property
+    def accuracy(self):
+        return self.correct / self.total if self.total else math.nan
+
+    def summary(self):
+        """A plain-text table: one row per section, then the overall figures."""
+        width = max([len("section")] + [len(s) for s in self.sections])
+
+        def row(name, c, t):
+            acc = f"{100.0 * c / t:7.2f}%" if t else "       -"
+            return f"{name:<{width}}  {c:>7}  {t:>7}  {acc}"
+
+        lines = [f"{'section':<{width}}  {'correct':>7}  {'total':>7}  accuracy"]
+        lines += [row(name, c, t) for name, (c, t) in self.sections.items()]
+        lines.append(row("all", self.correct, self.total))
+        lines.append(f"skipped (a word not in vocabulary): {self.skipped} of {self.total + self.skipped} questions")
+        return "\n".join(lines)
+
+    __str__ = summary
+
+
+@dataclass(frozen=True)
+class WordPairResult:
+    """Outcome of :meth:`WordVectors.evaluate_word_pairs`.
+
+    ``spearman`` (and ``pearson``) correlate cosine similarity with the human scores over the
+    ``pairs_used`` pairs with both words in vocabulary, of ``pairs_total`` in the file (NaN if
+    fewer than two pairs were usable). ``oov_ratio`` is the fraction (0..1) of pairs left out.
+    """
+
+    spearman: float
+    pearson: float
+    pairs_used: int
+    pairs_total: int
+
+    @property
+    def oov_ratio(self):
+        return (self.pairs_total - self.pairs_used) / self.pairs_total if self.pairs_total else math.nan
+
+    def summary(self):
+        return (f"Spearman {self.spearman:.4f}  Pearson {self.pearson:.4f}  over {self.pairs_used} of "
+                f"{self.pairs_total} pairs (out of vocabulary: {100.0 * self.oov_ratio:.1f}%)")
+
+    __str__ = summary
