@@ -15,6 +15,8 @@ Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` (:class:`V
 
 from tinygrad_nlp.text.contexts import create_contexts_target
 from tinygrad_nlp.text.preprocessing import preprocess, tokenize
+from tinygrad_nlp.text.sampler import UnigramSampler
+from tinygrad_nlp.text.subsampling import keep_probabilities, subsample
 from tinygrad_nlp.text.vocab import Vocabulary
 
 __all__ = [
@@ -22,4 +24,7 @@ __all__ = [
     "tokenize",
     "create_contexts_target",
     "Vocabulary",
+    "subsample",
+    "keep_probabilities",
+    "UnigramSampler",
 ]
