@@ -14,6 +14,16 @@ Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` (:class:`V
 """
 
 from tinygrad_nlp.text.contexts import create_contexts_target
+from tinygrad_nlp.text.corpora import (
+    PTB_BASE_URL,
+    PTB_DIR_ENV,
+    PTB_FILES,
+    PTB_SHA256,
+    PTB_TOKENS,
+    DownloadError,
+    load_ptb,
+    load_text,
+)
 from tinygrad_nlp.text.preprocessing import preprocess, tokenize
 from tinygrad_nlp.text.sampler import UnigramSampler
 from tinygrad_nlp.text.subsampling import keep_probabilities, subsample
@@ -27,4 +37,12 @@ __all__ = [
     "subsample",
     "keep_probabilities",
     "UnigramSampler",
+    "load_ptb",
+    "load_text",
+    "DownloadError",
+    "PTB_BASE_URL",
+    "PTB_DIR_ENV",
+    "PTB_FILES",
+    "PTB_SHA256",
+    "PTB_TOKENS",
 ]
