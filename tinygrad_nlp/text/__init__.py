@@ -24,6 +24,7 @@ from tinygrad_nlp.text.corpora import (
     load_ptb,
     load_text,
 )
+from tinygrad_nlp.text.demo import DEMO_GROUPS, demo_group_of, demo_text, load_demo
 from tinygrad_nlp.text.preprocessing import preprocess, tokenize
 from tinygrad_nlp.text.sampler import UnigramSampler
 from tinygrad_nlp.text.subsampling import keep_probabilities, subsample
@@ -45,4 +46,8 @@ __all__ = [
     "PTB_FILES",
     "PTB_SHA256",
     "PTB_TOKENS",
+    "load_demo",
+    "demo_text",
+    "demo_group_of",
+    "DEMO_GROUPS",
 ]
