@@ -13,10 +13,10 @@ product, which streams through the gradient once (10-20x faster on 100,000 rows)
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.sparse as _sp
+
+from tinygrad_nlp import _threads
 
 __all__ = ["SparseRows", "scatter_add_rows", "scatter_add_dense", "unique_inverse"]
 
@@ -73,37 +73,27 @@ def _as_rows(values, n):
 # Products over at least this many value rows are split across threads (scipy releases the GIL;
 # on 2 cores 100,000 rows x 100 take 4.8 ms instead of 8.6 ms).
 PARALLEL_MIN_ROWS = 32_768
-_pool = None
-
-
-def _thread_pool():
-    global _pool
-    if _pool is None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        _pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="tg-scatter")
-    return _pool
 
 
 def _scatter_product(row_of_each, num_rows, values, weights, group):
     """``out[r] = sum of weight * values[j] over the ids mapped to r``, as a (num_rows, H) array."""
     n = values.shape[0]
-    workers = min(4, os.cpu_count() or 1)
+    workers = _threads.num_threads()
     if n < PARALLEL_MIN_ROWS or workers < 2:
         mat = _column_matrix(row_of_each, num_rows, weights, group, values.dtype)
         return np.asarray(mat @ values)
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)
+    flat_weights = None if weights is None else np.asarray(weights).ravel()
 
     def part(a, b):
-        w = None if weights is None else np.asarray(weights).ravel()[a * group : b * group]
+        w = None if flat_weights is None else flat_weights[a * group : b * group]
         mat = _column_matrix(row_of_each[a * group : b * group], num_rows, w, group, values.dtype)
         return np.asarray(mat @ values[a:b])
 
-    pool = _thread_pool()
-    futures = [pool.submit(part, bounds[i], bounds[i + 1]) for i in range(1, workers)]
-    out = part(bounds[0], bounds[1])
-    for f in futures:
-        out += f.result()
+    parts = _threads.run_parallel([lambda a=bounds[i], b=bounds[i + 1]: part(a, b) for i in range(workers)])
+    out = parts[0]
+    for p in parts[1:]:
+        out += p
     return out
 
 
