@@ -1,0 +1,211 @@
+"""Optimizers: exact update rules, sparse == dense on touched rows, lazy state, clipping, schedules."""
+
+import numpy as np
+import pytest
+
+import tinygrad_nlp.functions as F
+from tinygrad_nlp import Parameter, SparseRows, Variable
+from tinygrad_nlp.optimizers import SGD, AdaGrad, Adam, LinearDecay, MomentumSGD, clip_grad_norm
+
+rng = np.random.default_rng(11)
+
+
+def set_grad(p, g):
+    p.grad = Variable(np.asarray(g, p.data.dtype))
+
+
+def book_adam(params, grads, steps, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
+    """The seed 000 Adam, run on a list of arrays."""
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    for it in range(1, steps + 1):
+        lr_t = lr * np.sqrt(1.0 - beta2 ** it) / (1.0 - beta1 ** it)
+        for i, p in enumerate(params):
+            g = grads[it - 1][i]
+            m[i] += (1 - beta1) * (g - m[i])
+            v[i] += (1 - beta2) * (g ** 2 - v[i])
+            p -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
+    return params
+
+
+def test_adam_matches_the_seed_implementation():
+    W0 = rng.normal(size=(4, 3))
+    grads = [[rng.normal(size=(4, 3))] for _ in range(5)]
+    W = Parameter(W0.copy())
+    opt = Adam(lr=0.01, eps=1e-7).setup([W])
+    for g in grads:
+        set_grad(W, g[0])
+        opt.update()
+    (ref,) = book_adam([W0.copy()], grads, 5, lr=0.01)
+    assert np.allclose(W.data, ref)
+
+
+@pytest.mark.parametrize(
+    "make, reference",
+    [
+        (lambda: SGD(lr=0.1), lambda w, gs: w - 0.1 * sum(gs)),
+        (lambda: AdaGrad(lr=0.1, eps=1e-8), None),
+        (lambda: MomentumSGD(lr=0.1, momentum=0.9), None),
+    ],
+)
+def test_dense_rules(make, reference):
+    w0 = rng.normal(size=5)
+    gs = [rng.normal(size=5) for _ in range(3)]
+    p = Parameter(w0.copy())
+    opt = make().setup([p])
+    for g in gs:
+        set_grad(p, g)
+        opt.update()
+    if isinstance(opt, SGD):
+        expected = reference(w0, gs)
+    elif isinstance(opt, AdaGrad):
+        expected, h = w0.copy(), np.zeros(5)
+        for g in gs:
+            h += g * g
+            expected -= 0.1 * g / (np.sqrt(h) + 1e-8)
+    else:
+        expected, vel = w0.copy(), np.zeros(5)
+        for g in gs:
+            vel = 0.9 * vel - 0.1 * g
+            expected += vel
+    assert np.allclose(p.data, expected)
+
+
+@pytest.mark.parametrize("cls", [SGD, MomentumSGD, AdaGrad, Adam])
+def test_sparse_update_equals_dense_update_when_every_row_is_touched(cls):
+    V, H = 6, 3
+    W0 = rng.normal(size=(V, H)).astype(np.float32)
+    grads = [rng.normal(size=(V, H)).astype(np.float32) for _ in range(4)]
+    dense, sparse = Parameter(W0.copy()), Parameter(W0.copy())
+    o1, o2 = cls(lr=0.05).setup([dense]), cls(lr=0.05).setup([sparse])
+    for g in grads:
+        set_grad(dense, g)
+        sparse.grad = SparseRows(np.arange(V), g, (V, H), coalesced=True)
+        o1.update()
+        o2.update()
+    assert sparse.data.dtype == np.float32
+    assert np.allclose(dense.data, sparse.data, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [SGD, MomentumSGD, AdaGrad, Adam])
+def test_sparse_update_touches_only_its_rows_and_keeps_other_state(cls):
+    V, H = 8, 2
+    W = Parameter(rng.normal(size=(V, H)))
+    opt = cls(lr=0.1).setup([W])
+    W.grad = SparseRows(np.array([1, 5]), np.ones((2, H)), (V, H))
+    opt.update()
+    after_first = W.data.copy()
+    state_before = {k: v.copy() for k, v in opt.state[id(W)].items()}
+    W.grad = SparseRows(np.array([5]), np.ones((1, H)), (V, H))
+    opt.update()
+    untouched = [i for i in range(V) if i != 5]
+    assert np.array_equal(W.data[untouched], after_first[untouched])  # row 1 keeps its value (lazy)
+    for k, v in opt.state[id(W)].items():
+        assert np.array_equal(v[untouched], state_before[k][untouched])  # its state is not decayed
+
+
+def test_sparse_adam_lazy_semantics_against_a_hand_computation():
+    W = Parameter(np.zeros((3, 1)))
+    opt = Adam(lr=0.1, eps=0.0).setup([W])
+    W.grad = SparseRows(np.array([0, 2]), np.array([[1.0], [2.0]]), (3, 1))
+    opt.update()
+    # Step 1: m = 0.1 g, v = 0.001 g^2, step size = lr * sqrt(1 - 0.999) / (1 - 0.9); update = lr * sign(g).
+    assert np.allclose(W.data.ravel(), [-0.1, 0.0, -0.1])
+    W.grad = SparseRows(np.array([2]), np.array([[2.0]]), (3, 1))
+    opt.update()
+    m = 0.9 * 0.2 + 0.1 * 2.0
+    v = 0.999 * 0.004 + 0.001 * 4.0
+    step = 0.1 * np.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2)
+    assert np.allclose(W.data.ravel(), [-0.1, 0.0, -0.1 - step * m / np.sqrt(v)])
+
+
+def test_update_does_not_modify_the_gradients():
+    W = Parameter(rng.normal(size=(4, 2)))
+    values = np.ones((2, 2))
+    W.grad = SparseRows(np.array([0, 3]), values.copy(), (4, 2), coalesced=True)
+    Adam(lr=0.1).setup([W]).update()
+    assert np.array_equal(W.grad.values, values)
+    dense = Parameter(rng.normal(size=3))
+    dense.grad = Variable(np.ones(3))
+    SGD(lr=0.1).setup([dense]).update()
+    assert np.array_equal(dense.grad.data, np.ones(3))
+
+
+def test_clip_grad_norm_dense_and_sparse_together():
+    a, b = Parameter(np.zeros(2)), Parameter(np.zeros((4, 1)))
+    a.grad = Variable(np.array([3.0, 0.0]))
+    b.grad = SparseRows(np.array([1]), np.array([[4.0]]), (4, 1))
+    norm = clip_grad_norm([a, b], 1.0)
+    assert norm == pytest.approx(5.0)
+    assert np.allclose(a.grad.data, [0.6, 0.0])
+    assert np.allclose(b.grad.values, [[0.8]])
+    assert clip_grad_norm([a, b], 10.0) == pytest.approx(1.0)  # under the limit: unchanged
+    assert np.allclose(a.grad.data, [0.6, 0.0])
+
+
+def test_optimizer_clip_norm_option_and_weight_decay():
+    p = Parameter(np.array([1.0, -1.0]))
+    set_grad(p, [30.0, 40.0])
+    SGD(lr=1.0, clip_norm=5.0).setup([p]).update()
+    assert np.allclose(p.data, [1.0 - 3.0, -1.0 - 4.0])
+    q = Parameter(np.array([2.0]))
+    set_grad(q, [0.0])
+    SGD(lr=0.5, weight_decay=0.1).setup([q]).update()
+    assert np.allclose(q.data, [2.0 - 0.5 * 0.1 * 2.0])
+    r = Parameter(np.full((3, 1), 2.0))
+    r.grad = SparseRows(np.array([1]), np.zeros((1, 1)), (3, 1))
+    SGD(lr=0.5, weight_decay=0.1).setup([r]).update()
+    assert np.allclose(r.data.ravel(), [2.0, 1.9, 2.0])  # decay only on the touched row
+
+
+def test_linear_decay_schedule():
+    sched = LinearDecay(1.0, 0.0, total_steps=10)
+    assert sched(0) == 1.0 and sched(5) == 0.5 and sched(10) == 0.0 and sched(20) == 0.0
+    p = Parameter(np.zeros(1))
+    opt = SGD(lr=LinearDecay(1.0, 0.0)).setup([p])
+    opt.set_total_steps(4)
+    lrs = []
+    for _ in range(4):
+        lrs.append(opt.lr)
+        set_grad(p, [1.0])
+        opt.update()
+    assert lrs == [1.0, 0.75, 0.5, 0.25]
+    assert np.allclose(p.data, [-2.5])
+    with pytest.raises(ValueError):
+        LinearDecay(0.0)
+
+
+def test_bad_hyperparameters_and_missing_setup():
+    with pytest.raises(ValueError, match="lr must be positive"):
+        SGD(lr=0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        Adam(weight_decay=-1)
+    with pytest.raises(RuntimeError, match="setup"):
+        SGD().update()
+
+
+def test_adam_minimises_a_quadratic():
+    target = np.array([3.0, -2.0])
+    x = Parameter(np.zeros(2))
+    opt = Adam(lr=0.1).setup([x])
+    for _ in range(500):
+        x.cleargrad()
+        F.sum((x - target) ** 2).backward()
+        opt.update()
+    assert np.allclose(x.data, target, atol=1e-3)
+
+
+def test_state_dict_round_trip():
+    from tinygrad_nlp.layers import Embedding
+
+    emb = Embedding(5, 2, sparse=True, rng=0)
+    opt = Adam(lr=0.1).setup(emb)
+    emb.W.grad = SparseRows(np.array([1, 2]), np.ones((2, 2)), (5, 2))
+    opt.update()
+    state = opt.state_dict()
+    assert set(state) == {"__step__", "W/m", "W/v"}
+    opt2 = Adam(lr=0.1).setup(emb)
+    opt2.load_state_dict(state)
+    assert opt2.step == 1 and np.array_equal(opt2.state[id(emb.W)]["m"], opt.state[id(emb.W)]["m"])
+    with pytest.raises(ValueError, match="unknown parameter"):
+        opt2.load_state_dict({"__step__": np.array(1), "nope/m": np.zeros(1)})

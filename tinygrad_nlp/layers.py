@@ -1,0 +1,181 @@
+"""Layers: containers of Parameters with a forward pass, saved and loaded without pickle.
+
+A ``Layer`` notices every ``Parameter`` or sub-``Layer`` assigned to one of its attributes, so
+``params()`` finds all weights of a model without any registration code. Weights are saved as a
+plain ``.npz`` archive keyed by dotted attribute paths (``"in_embed.W"``), written atomically
+and loaded with ``allow_pickle=False`` after checking names, shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+import tinygrad_nlp.functions as F
+from tinygrad_nlp.core import Parameter
+from tinygrad_nlp.io import atomic_write
+
+__all__ = ["Layer", "Linear", "Embedding", "load_npz", "save_npz"]
+
+
+class Layer:
+    """Base class: assign Parameters and Layers as attributes, implement ``forward``."""
+
+    def __init__(self):
+        object.__setattr__(self, "_children", [])
+
+    def __setattr__(self, name, value):
+        if isinstance(value, (Parameter, Layer)):
+            children = self.__dict__.get("_children")
+            if children is None:
+                raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() before assigning {name!r}")
+            if name not in children:
+                children.append(name)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        super().__delattr__(name)
+        if name in self._children:
+            self._children.remove(name)
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
+
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
+
+    def named_params(self, prefix=""):
+        """``{"sub.W": Parameter, ...}`` for this layer and its sub-layers, in assignment order."""
+        out = {}
+        for name in self._children:
+            value = self.__dict__.get(name)
+            if isinstance(value, Parameter):
+                out[prefix + name] = value
+            elif isinstance(value, Layer):
+                out.update(value.named_params(prefix + name + "."))
+        return out
+
+    def params(self):
+        """Every Parameter of this layer and its sub-layers (each once)."""
+        seen = set()
+        for p in self.named_params().values():
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield p
+
+    def cleargrads(self):
+        """Reset the gradient of every Parameter (call before each backward pass)."""
+        for p in self.params():
+            p.cleargrad()
+
+    def save_weights(self, path):
+        """Write every Parameter to ``path`` as an ``.npz`` archive, atomically."""
+        save_npz(path, {k: p.data for k, p in self.named_params().items()})
+
+    def load_weights(self, path):
+        """Load Parameters saved by :meth:`save_weights`, checking names, shapes and dtypes.
+
+        Raises ``ValueError`` naming the file and listing missing, unexpected or mis-shaped
+        arrays; nothing is modified unless every array fits.
+        """
+        arrays = load_npz(path)
+        params = self.named_params()
+        missing = sorted(set(params) - set(arrays))
+        extra = sorted(set(arrays) - set(params))
+        wrong = [
+            f"{k}: file {arrays[k].shape} {arrays[k].dtype}, model {p.data.shape} {p.data.dtype}"
+            for k, p in params.items()
+            if k in arrays and (arrays[k].shape != p.data.shape or arrays[k].dtype.kind != p.data.dtype.kind)
+        ]
+        if missing or extra or wrong:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing}")
+            if extra:
+                parts.append(f"unexpected {extra}")
+            if wrong:
+                parts.append("wrong shape/dtype: " + "; ".join(wrong))
+            raise ValueError(f"{path}: weights do not match {type(self).__name__}: " + ", ".join(parts))
+        for k, p in params.items():
+            p.data = arrays[k].astype(p.data.dtype, copy=False)
+
+
+def save_npz(path, arrays):
+    """Atomically write a dict of ndarrays as an uncompressed ``.npz`` (no pickled objects)."""
+    for k, a in arrays.items():
+        if np.asarray(a).dtype.hasobject:
+            raise TypeError(f"cannot save {k!r}: object arrays would need pickle")
+    with atomic_write(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_npz(path):
+    """Read an ``.npz`` archive into a dict of ndarrays without ever unpickling.
+
+    A missing file raises ``FileNotFoundError``; a truncated, corrupt or pickle-bearing file
+    raises ``ValueError`` naming it.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such weights file: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ValueError("not an .npz archive")
+            return {k: archive[k] for k in archive.files}
+    except ValueError as err:
+        if "allow_pickle" in str(err) or "Object arrays" in str(err):
+            raise ValueError(f"{path}: refusing to load an object array (it would need pickle, which can run code)") from None
+        raise ValueError(f"{path}: not a valid .npz weights file ({err})") from None
+    except (zipfile.BadZipFile, OSError, EOFError, KeyError) as err:
+        raise ValueError(f"{path}: corrupt or truncated .npz file ({type(err).__name__}: {err})") from None
+
+
+class Linear(Layer):
+    """``y = x @ W + b`` with ``W`` (in_size, out_size) and optional bias (out_size,)."""
+
+    def __init__(self, in_size, out_size, nobias=False, dtype=np.float32, W=None, rng=None):
+        super().__init__()
+        rng = np.random.default_rng(rng)
+        if W is None:
+            W = rng.standard_normal((in_size, out_size)) * np.sqrt(1.0 / in_size)
+        W = np.asarray(W, dtype=dtype)
+        if W.shape != (in_size, out_size):
+            raise ValueError(f"Linear: W must have shape {(in_size, out_size)}, got {W.shape}")
+        self.W = Parameter(W, name="W")
+        self.b = None if nobias else Parameter(np.zeros(out_size, dtype=dtype), name="b")
+
+    def forward(self, x):
+        return F.linear(x, self.W, self.b)
+
+
+class Embedding(Layer):
+    """A (vocab_size, dim) lookup table: ``layer(idx)`` returns ``W[idx]``.
+
+    ``sparse=True`` makes ``W``'s gradient row-sparse (only the looked-up rows), which keeps the
+    optimizer's work proportional to the batch. ``scale`` sets the initial N(0, scale^2) weights
+    (the book uses 0.01); pass ``W`` to start from given weights.
+    """
+
+    def __init__(self, vocab_size, dim, sparse=False, dtype=np.float32, scale=0.01, W=None, rng=None, name="W"):
+        super().__init__()
+        if W is None:
+            W = np.random.default_rng(rng).standard_normal((vocab_size, dim)) * scale
+        W = np.asarray(W, dtype=dtype)
+        if W.shape != (vocab_size, dim):
+            raise ValueError(f"Embedding: W must have shape {(vocab_size, dim)}, got {W.shape}")
+        self.W = Parameter(W, name=name)
+        self.sparse = sparse
+
+    def forward(self, idx):
+        return F.embedding(self.W, idx, sparse=self.sparse)
+
+    def bag(self, idx, mode="mean"):
+        """Average (or sum) the rows named in each row of ``idx`` (N, C) -> (N, H), one node."""
+        return F.embedding_bag(self.W, idx, mode=mode, sparse=self.sparse)
+
+    def dot(self, h, idx):
+        """Scores ``W[idx[n]] . h[n]`` for (N,) or (N, K) ids."""
+        return F.embedding_dot(self.W, h, idx, sparse=self.sparse)
