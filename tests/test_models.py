@@ -1,0 +1,167 @@
+"""Models written forward-only: seed 000's SimpleCBOW, CBOW and SkipGram with negative sampling."""
+
+import numpy as np
+import pytest
+
+import tinygrad_nlp.functions as F
+from tinygrad_nlp import SparseRows
+from tinygrad_nlp.gradcheck import gradient_check
+from tinygrad_nlp.models import CBOW, Model, SimpleCBOW, SkipGram
+from tinygrad_nlp.optimizers import Adam
+from tinygrad_nlp.text import create_contexts_target, preprocess
+
+
+def seed_data():
+    corpus, word_to_id, id_to_word = preprocess("You say goodbye and I say hello.")
+    contexts, target = create_contexts_target(corpus, window_size=1)
+    return corpus, word_to_id, id_to_word, contexts, target
+
+
+def test_no_model_defines_backward():
+    for cls in (Model, SimpleCBOW, CBOW, SkipGram):
+        for klass in cls.__mro__:
+            if klass.__module__.startswith("tinygrad_nlp.models"):
+                assert "backward" not in vars(klass), klass
+
+
+def test_simple_cbow_reproduces_the_seed_run():
+    """Seed 000: window 1, hidden 5, batch 3, Adam, 1,000 steps: loss 1.9459 -> about 0.7."""
+    corpus, word_to_id, _, contexts, target = seed_data()
+    model = SimpleCBOW(len(word_to_id), 5, seed=0)
+    opt = Adam().setup(model)
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(1000):
+        idx = rng.choice(len(contexts), 3)
+        loss = model(contexts[idx], target[idx])
+        model.cleargrads()
+        loss.backward()
+        opt.update()
+        losses.append(float(loss.data))
+    # The weights start at 0.01 * N(0, 1): every word is equally likely, loss = ln 7 = 1.9459 (seed: 1.94587).
+    assert losses[0] == pytest.approx(np.log(7), abs=2e-3)
+    assert np.mean(losses[-100:]) < 1.1  # the seed's curve is at 0.96 at step 800 and 0.71 at step 900
+    assert np.mean(losses[-100:]) < np.mean(losses[:100]) - 0.7
+    assert model.word_vecs.shape == (7, 5) and model.word_vecs.dtype == np.float32
+
+
+def test_simple_cbow_accepts_one_hot_targets_like_the_seed():
+    _, word_to_id, _, contexts, target = seed_data()
+    model = SimpleCBOW(7, 5, seed=1)
+    onehot = np.eye(7, dtype=np.float32)[target]
+    assert float(model(contexts, target).data) == pytest.approx(float(model(contexts, onehot).data), rel=1e-6)
+
+
+def test_simple_cbow_gradients():
+    _, _, _, contexts, target = seed_data()
+    model = SimpleCBOW(7, 4, seed=2, dtype=np.float64)
+
+    def loss(W_in, W_out):
+        model.in_embed.W.data, model.out.W.data = W_in.data, W_out.data
+        h = F.mean(F.embedding(W_in, contexts), axis=1)
+        return F.softmax_cross_entropy(F.matmul(h, W_out), target)
+
+    gradient_check(loss, model.in_embed.W.data, model.out.W.data)
+
+
+def book_cbow_loss(W_in, W_out, contexts, target, negatives):
+    """The book's CBOW: average the context rows, then K+1 SigmoidWithLoss layers summed."""
+    h = W_in[contexts].mean(axis=1)
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    loss = -np.log(sig(np.sum(W_out[target] * h, axis=1))).mean()
+    for k in range(negatives.shape[1]):
+        loss += -np.log(1 - sig(np.sum(W_out[negatives[:, k]] * h, axis=1))).mean()
+    return loss
+
+
+def make_ns_data(V=30, N=40, window=2, seed=0):
+    rng = np.random.default_rng(seed)
+    corpus = rng.integers(0, V, size=N + 2 * window)
+    contexts, target = create_contexts_target(corpus, window)
+    return corpus, contexts, target
+
+
+def test_cbow_loss_equals_the_books_layers_and_grads_are_sparse():
+    corpus, contexts, target = make_ns_data()
+    model = CBOW(30, 8, 2, corpus, seed=0, dtype=np.float64)
+    rng = np.random.default_rng(5)
+    model.out_embed.W.data = rng.normal(size=(30, 8)) * 0.3
+    negatives = model.sample_negatives(target)
+    assert negatives.shape == (len(target), 5) and not np.any(negatives == target[:, None])
+    loss = model(contexts, target, negatives=negatives)
+    ref = book_cbow_loss(model.in_embed.W.data, model.out_embed.W.data, contexts, target, negatives)
+    assert float(loss.data) == pytest.approx(ref)
+    loss.backward()
+    assert isinstance(model.in_embed.W.grad, SparseRows) and isinstance(model.out_embed.W.grad, SparseRows)
+    assert set(model.in_embed.W.grad.rows) == set(np.unique(contexts))
+
+
+def test_cbow_gradient_check_with_fixed_negatives():
+    corpus, contexts, target = make_ns_data(V=12, N=6)
+    model = CBOW(12, 3, 2, corpus, sample_size=3, seed=1, dtype=np.float64)
+    negatives = model.sample_negatives(target)
+
+    def loss(W_in, W_out):
+        h = F.embedding_bag(W_in, contexts, sparse=True)
+        return F.negative_sampling_loss(h, W_out, target, negatives, sparse=True)
+
+    gradient_check(loss, model.in_embed.W.data, np.random.default_rng(0).normal(size=(12, 3)))
+
+
+def test_skipgram_loss_equals_the_books_sum_over_context_positions():
+    corpus, contexts, target = make_ns_data(V=25, N=10, window=2)
+    model = SkipGram(25, 6, 2, corpus, sample_size=4, seed=3, dtype=np.float64)
+    model.out_embed.W.data = np.random.default_rng(1).normal(size=(25, 6)) * 0.3
+    C = contexts.shape[1]
+    negatives = model.sample_negatives(contexts.reshape(-1))
+    loss = model(contexts, target, negatives=negatives)
+    W_in, W_out = model.in_embed.W.data, model.out_embed.W.data
+    h = W_in[target]
+    sig = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    neg = negatives.reshape(len(target), C, -1)
+    ref = 0.0
+    for c in range(C):
+        ref += -np.log(sig(np.sum(W_out[contexts[:, c]] * h, axis=1))).mean()
+        for k in range(neg.shape[2]):
+            ref += -np.log(1 - sig(np.sum(W_out[neg[:, c, k]] * h, axis=1))).mean()
+    assert float(loss.data) == pytest.approx(ref)
+    loss.backward()
+    assert set(model.in_embed.W.grad.rows) == set(np.unique(target))
+
+
+def test_models_validate_their_inputs():
+    corpus, contexts, target = make_ns_data()
+    model = CBOW(30, 4, 2, corpus, seed=0)
+    with pytest.raises(ValueError, match="window_size=2 needs 4"):
+        model(contexts[:, :2], target)
+    with pytest.raises(ValueError, match="target has 3 rows but contexts have"):
+        model(contexts, target[:3])
+    with pytest.raises(ValueError, match="window_size must be >= 1"):
+        CBOW(30, 4, 0, corpus)
+    with pytest.raises(ValueError, match="corpus holds id 30"):
+        CBOW(30, 4, 2, np.append(corpus, 30))
+    with pytest.raises(F.InvalidIdError, match="id 99"):
+        model(np.full_like(contexts, 99), target)
+
+
+def test_model_graph_shows_parameter_names(tmp_path):
+    corpus, contexts, target = make_ns_data()
+    model = CBOW(30, 4, 2, corpus, seed=0)
+    dot = model.graph(contexts, target)
+    for name in ("W_in", "W_out", "EmbeddingBag", "EmbeddingDot", "SigmoidCrossEntropy"):
+        assert name in dot
+    simple = SimpleCBOW(7, 5, seed=0)
+    _, _, _, c, t = seed_data()
+    dot = simple.graph(c, t)
+    for name in ("W_in", "W_out", "Embedding", "Mean", "Linear", "SoftmaxCrossEntropy"):
+        assert name in dot
+    model.plot(contexts, target, to_file=tmp_path / "cbow.dot")
+    assert (tmp_path / "cbow.dot").read_text().startswith("digraph")
+
+
+def test_seeded_models_are_reproducible():
+    corpus, contexts, target = make_ns_data()
+    a, b = CBOW(30, 4, 2, corpus, seed=7), CBOW(30, 4, 2, corpus, seed=7)
+    assert np.array_equal(a.word_vecs, b.word_vecs)
+    assert np.array_equal(a.sample_negatives(target), b.sample_negatives(target))
+    assert float(a(contexts, target).data) == float(b(contexts, target).data)

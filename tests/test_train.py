@@ -1,0 +1,170 @@
+"""Trainer: shuffled batches, history, reproducibility, checkpoints and exact resume, errors."""
+
+import numpy as np
+import pytest
+
+from tinygrad_nlp.models import CBOW, SimpleCBOW
+from tinygrad_nlp.optimizers import SGD, Adam, LinearDecay
+from tinygrad_nlp.text import create_contexts_target
+from tinygrad_nlp.train import CHECKPOINT_NAME, Trainer
+
+
+def data(V=40, N=600, window=2, seed=0):
+    rng = np.random.default_rng(seed)
+    # A corpus with structure: word i tends to be followed by word i+1.
+    corpus = np.cumsum(rng.integers(0, 3, size=N + 2 * window)) % V
+    contexts, target = create_contexts_target(corpus, window)
+    return corpus, contexts, target
+
+
+def make(seed=0, lr=0.05):
+    corpus, contexts, target = data()
+    model = CBOW(40, 8, 2, corpus, seed=seed)
+    return model, Adam(lr=lr).setup(model), contexts, target
+
+
+def test_fit_reduces_loss_and_records_history():
+    model, opt, contexts, target = make()
+    trainer = Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=4, batch_size=50, seed=0)
+    steps = int(np.ceil(len(target) / 50))
+    assert len(trainer.loss_history) == 4 * steps and len(trainer.epoch_loss) == 4
+    assert trainer.epoch_loss[-1] < trainer.epoch_loss[0] - 0.3
+    assert trainer.epoch == 4 and trainer.targets_seen == 4 * len(target)
+    assert trainer.targets_per_second > 0
+
+
+def test_seeded_runs_are_reproducible_with_and_without_prefetch():
+    results = []
+    for prefetch in (True, True, False):
+        model, opt, contexts, target = make(seed=3)
+        Trainer(model, opt, progress=False, prefetch=prefetch).fit(contexts, target, max_epoch=2, batch_size=64, seed=9)
+        results.append(model.word_vecs.copy())
+    assert np.array_equal(results[0], results[1])
+    assert np.array_equal(results[0], results[2])
+
+
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
+    model, opt, contexts, target = make(seed=1)
+    full = Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=3, batch_size=64, seed=5)
+    expected_w, expected_losses = model.word_vecs.copy(), list(full.loss_history)
+
+    model, opt, contexts, target = make(seed=1)
+    Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=2, batch_size=64, seed=5, checkpoint_dir=tmp_path)
+    assert (tmp_path / CHECKPOINT_NAME).exists()
+    # A new process: fresh model and optimizer (a different initial seed even), then resume.
+    model2, opt2, _, _ = make(seed=99)
+    resumed = Trainer(model2, opt2, progress=False).fit(
+        contexts, target, max_epoch=3, batch_size=64, seed=5, checkpoint_dir=tmp_path, resume=True
+    )
+    assert resumed.epoch == 3
+    assert np.array_equal(model2.word_vecs, expected_w)
+    assert resumed.loss_history == expected_losses
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_at(epoch):
+    def callback(trainer, e, step, loss):
+        if e == epoch:
+            raise Crash
+
+    return callback
+
+
+def test_resume_after_a_crash_with_linear_decay_sgd_is_exact(tmp_path):
+    def setup(seed_model):
+        corpus, contexts, target = data()
+        model = CBOW(40, 8, 2, corpus, seed=seed_model)
+        return model, SGD(lr=LinearDecay(1.0, 0.01)).setup(model), contexts, target
+
+    model, opt, contexts, target = setup(0)
+    Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=3, batch_size=100, seed=2)
+    full = model.word_vecs.copy()
+
+    model, opt, contexts, target = setup(0)
+    with pytest.raises(Crash):  # the run dies in its third epoch; epoch 2's checkpoint survives
+        Trainer(model, opt, progress=False).fit(
+            contexts, target, max_epoch=3, batch_size=100, seed=2, checkpoint_dir=tmp_path, callback=crash_at(3)
+        )
+    model, opt, contexts, target = setup(42)
+    trainer = Trainer(model, opt, progress=False)
+    trainer.fit(contexts, target, max_epoch=3, batch_size=100, seed=2, checkpoint_dir=tmp_path, resume=True)
+    assert trainer.epoch == 3
+    assert np.array_equal(model.word_vecs, full)
+
+
+def test_non_finite_loss_names_epoch_and_step_and_leaves_weights_alone():
+    model, opt, contexts, target = make()
+    model.in_embed.W.data[:] = 1e30
+    model.out_embed.W.data[:] = 1e30  # the first forward overflows: scores are inf
+    before = model.word_vecs.copy()
+    with pytest.raises(FloatingPointError, match=r"epoch 1, step 1"):
+        with np.errstate(all="ignore"):
+            Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=1, batch_size=64)
+    assert np.array_equal(model.word_vecs, before)  # no update was applied with the bad loss
+
+
+def test_eval_callback_and_step_callback():
+    model, opt, contexts, target = make()
+    seen_steps = []
+    trainer = Trainer(model, opt, progress=False, eval_fn=lambda m, epoch: {"norm": float(np.linalg.norm(m.word_vecs))})
+    trainer.fit(contexts, target, max_epoch=2, batch_size=200, callback=lambda tr, e, s, l: seen_steps.append((e, s)))
+    assert [r["epoch"] for r in trainer.eval_history] == [1, 2]
+    assert all(r["norm"] > 0 for r in trainer.eval_history)
+    assert seen_steps[0] == (1, 1) and seen_steps[-1] == (2, 3)
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    model, opt, contexts, target = make()
+    trainer = Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=1, batch_size=50)
+    out = tmp_path / "loss.png"
+    trainer.plot(out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="no loss history"):
+        Trainer(model, opt).plot(tmp_path / "x.png")
+
+
+def test_progress_bar_prints_loss_and_speed(capsys):
+    model, opt, contexts, target = make()
+    Trainer(model, opt, progress=True).fit(contexts, target, max_epoch=1, batch_size=50)
+    err = capsys.readouterr().err
+    assert "epoch 1/1" in err and "loss=" in err and "targets/s=" in err
+
+
+def test_fit_argument_errors(tmp_path):
+    model, opt, contexts, target = make()
+    trainer = Trainer(model, opt, progress=False)
+    with pytest.raises(ValueError, match="rows but target has"):
+        trainer.fit(contexts, target[:-1])
+    with pytest.raises(ValueError, match="batch_size"):
+        trainer.fit(contexts, target, batch_size=0)
+    with pytest.raises(ValueError, match="nothing to train"):
+        trainer.fit(contexts[:0], target[:0])
+    with pytest.raises(ValueError, match="checkpoint_dir"):
+        trainer.fit(contexts, target, resume=True)
+
+
+def test_corrupt_checkpoint_is_reported(tmp_path):
+    model, opt, contexts, target = make()
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(ValueError, match=CHECKPOINT_NAME):
+        Trainer(model, opt, progress=False).fit(contexts, target, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_checkpoint_of_a_different_model_is_refused(tmp_path):
+    model, opt, contexts, target = make()
+    Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=1, batch_size=100, checkpoint_dir=tmp_path)
+    other = SimpleCBOW(40, 8, window_size=2, seed=0)
+    with pytest.raises(ValueError, match="does not match the model"):
+        Trainer(other, Adam().setup(other), progress=False).load_checkpoint(tmp_path / CHECKPOINT_NAME)
+
+
+def test_simple_cbow_trains_through_the_trainer():
+    corpus, contexts, target = data(V=15, N=300)
+    model = SimpleCBOW(40, 6, window_size=2, seed=0)
+    trainer = Trainer(model, Adam(lr=0.05).setup(model), progress=False)
+    trainer.fit(contexts, target, max_epoch=5, batch_size=30, seed=0)
+    assert trainer.epoch_loss[-1] < trainer.epoch_loss[0] - 0.5

@@ -1,0 +1,320 @@
+"""Training loop: shuffled mini-batches, a progress bar, loss history, checkpoints and resume.
+
+``Trainer(model, optimizer).fit(contexts, target, max_epoch, batch_size)`` runs
+``loss = model(ctx, tgt); model.cleargrads(); loss.backward(); optimizer.update()`` over
+shuffled batches. While one step computes, a background thread prepares the next batch (row
+gathering and negative sampling), which numpy lets run on the second core.
+
+Runs are reproducible: ``seed`` fixes the shuffling, and the model's own seed fixes its
+initial weights and negative samples. With ``checkpoint_dir`` every epoch ends with an atomic
+``checkpoint.npz`` (weights, optimizer state, random-generator states, history); ``resume=True``
+continues from it and gives the same result as a run that never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import threading
+import time
+
+import numpy as np
+
+from tinygrad_nlp.io import write_bytes_atomic
+from tinygrad_nlp.layers import load_npz, save_npz
+
+__all__ = ["Trainer", "CHECKPOINT_NAME"]
+
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class _Prefetcher:
+    """Prepares batches ``(contexts, target, extra_kwargs)`` in a background thread."""
+
+    _DONE = object()
+
+    def __init__(self, make_batch, batch_indices, depth=2):
+        self._make = make_batch
+        self._queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(batch_indices,), daemon=True, name="tinygrad_nlp-prefetch")
+        self._thread.start()
+
+    def _put(self, item):
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, batch_indices):
+        try:
+            for idx in batch_indices:
+                if self._stop.is_set() or not self._put(self._make(idx)):
+                    return
+            self._put(self._DONE)
+        except BaseException as err:  # hand the error to the consumer
+            self._put(err)
+
+    def __iter__(self):
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self):
+        self._stop.set()
+        self._thread.join()
+
+
+class Trainer:
+    """Fit a model that maps ``(contexts, target)`` batches to a scalar loss.
+
+    Args:
+        model: a :class:`~tinygrad_nlp.models.Model` (e.g. CBOW); if it has
+            ``prepare_batch(contexts, target) -> dict`` (CBOW and SkipGram draw their negatives
+            there) that work happens in the prefetch thread.
+        optimizer: an optimizer already ``setup`` with the model.
+        progress: show a progress bar (tqdm) with the running loss and targets/s.
+        eval_fn: optional ``eval_fn(model, epoch) -> dict`` called after every epoch; results
+            are kept in ``history["eval"]``.
+        prefetch: prepare the next batch in a background thread.
+    """
+
+    def __init__(self, model, optimizer, progress=True, eval_fn=None, prefetch=True):
+        self.model = model
+        self.optimizer = optimizer
+        self.progress = progress
+        self.eval_fn = eval_fn
+        self.prefetch = prefetch
+        self.loss_history = []
+        self.epoch_loss = []
+        self.eval_history = []
+        self.epoch = 0
+        self.rng = None
+        self.seconds = 0.0
+        self.targets_seen = 0
+
+    @property
+    def history(self):
+        """Per-step losses, per-epoch mean losses and evaluation results."""
+        return {"loss": list(self.loss_history), "epoch_loss": list(self.epoch_loss), "eval": list(self.eval_history)}
+
+    # ----- training -----
+    def fit(self, contexts, target, max_epoch=1, batch_size=100, shuffle=True, seed=None,
+            checkpoint_dir=None, resume=False, callback=None):
+        """Train for ``max_epoch`` more epochs; with ``resume=True``, until ``max_epoch`` epochs are
+        done in total (counting those in the checkpoint).
+
+        Args:
+            contexts: (N, C) integer ids. target: (N,) integer ids.
+            batch_size: rows per step (the last batch of an epoch may be smaller).
+            seed: seeds the shuffling (None: fresh randomness).
+            checkpoint_dir: write ``checkpoint.npz`` there after every epoch.
+            resume: continue from ``checkpoint_dir``'s checkpoint if there is one.
+            callback: optional ``callback(trainer, epoch, step, loss)`` after every step.
+
+        Raises:
+            FloatingPointError: the loss became NaN or infinite (naming epoch and step).
+        """
+        contexts = np.asarray(contexts)
+        target = np.asarray(target)
+        if contexts.shape[0] != target.shape[0]:
+            raise ValueError(f"contexts have {contexts.shape[0]} rows but target has {target.shape[0]}")
+        if len(target) == 0:
+            raise ValueError("there is nothing to train on: contexts and target are empty")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_epoch < 1:
+            raise ValueError(f"max_epoch must be >= 1, got {max_epoch}")
+        n = len(target)
+        steps_per_epoch = math.ceil(n / batch_size)
+        self.rng = np.random.default_rng(seed)
+        if resume:
+            if checkpoint_dir is None:
+                raise ValueError("resume=True needs checkpoint_dir")
+            path = os.path.join(checkpoint_dir, CHECKPOINT_NAME)
+            if os.path.exists(path):
+                self.load_checkpoint(path)
+            last_epoch = max_epoch
+        else:
+            last_epoch = self.epoch + max_epoch
+        self.optimizer.set_total_steps(steps_per_epoch * last_epoch)
+        prepare = getattr(self.model, "prepare_batch", None)
+
+        def make_batch(idx):
+            c, t = contexts[idx], target[idx]
+            return c, t, (prepare(c, t) if prepare is not None else {})
+
+        while self.epoch < last_epoch:
+            epoch = self.epoch + 1
+            order = self.rng.permutation(n) if shuffle else np.arange(n)
+            batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
+            self._run_epoch(epoch, last_epoch, batches, make_batch, callback)
+            self.epoch = epoch
+            if self.eval_fn is not None:
+                result = self.eval_fn(self.model, epoch)
+                self.eval_history.append({"epoch": epoch, **(result or {})})
+            if checkpoint_dir is not None:
+                self.save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_NAME))
+        return self
+
+    def _run_epoch(self, epoch, max_epoch, batches, make_batch, callback):
+        bar = _progress_bar(len(batches), f"epoch {epoch}/{max_epoch}", self.progress)
+        source = _Prefetcher(make_batch, batches) if self.prefetch else (make_batch(b) for b in batches)
+        total, count, seen = 0.0, 0, 0
+        t0 = time.perf_counter()
+        last_refresh = t0
+        try:
+            for step, (c, t, extra) in enumerate(source, start=1):
+                loss = self.model(c, t, **extra)
+                value = float(loss.data)
+                if not math.isfinite(value):  # checked before the update: weights stay finite
+                    raise FloatingPointError(
+                        f"the loss became {value} at epoch {epoch}, step {step}: lower the learning rate "
+                        f"or enable tinygrad_nlp.detect_anomaly() to find the Function that produced it"
+                    )
+                self.model.cleargrads()
+                loss.backward()
+                self.optimizer.update()
+                self.loss_history.append(value)
+                total += value
+                count += 1
+                seen += len(t)
+                if callback is not None:
+                    callback(self, epoch, step, value)
+                now = time.perf_counter()
+                if bar is not None:
+                    bar.update(1)
+                    if now - last_refresh > 0.25 or step == len(batches):
+                        bar.set_postfix_str(f"loss={total / count:.4f} targets/s={seen / max(now - t0, 1e-9):,.0f}")
+                        last_refresh = now
+        finally:
+            if isinstance(source, _Prefetcher):
+                source.close()
+            if bar is not None:
+                bar.close()
+        elapsed = time.perf_counter() - t0
+        self.seconds += elapsed
+        self.targets_seen += seen
+        self.epoch_loss.append(total / max(count, 1))
+
+    # ----- checkpoints -----
+    def save_checkpoint(self, path):
+        """Atomically write weights, optimizer state, generator states and history to ``path``."""
+        arrays = {f"model/{k}": p.data for k, p in self.model.named_params().items()}
+        arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
+        arrays["history/loss"] = np.asarray(self.loss_history, dtype=np.float64)
+        meta = {
+            "epoch": self.epoch,
+            "epoch_loss": self.epoch_loss,
+            "eval": self.eval_history,
+            "seconds": self.seconds,
+            "targets_seen": self.targets_seen,
+            "rng": self.rng.bit_generator.state if self.rng is not None else None,
+            "sampler_rng": _sampler_state(self.model),
+        }
+        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+        save_npz(path, arrays)
+
+    def load_checkpoint(self, path):
+        """Restore everything :meth:`save_checkpoint` wrote (validating it against the model)."""
+        arrays = load_npz(path)
+        if "meta" not in arrays:
+            raise ValueError(f"{path}: not a tinygrad_nlp checkpoint (no 'meta' entry)")
+        try:
+            meta = json.loads(str(arrays["meta"]))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: corrupt checkpoint metadata ({err})") from None
+        params = self.model.named_params()
+        weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
+        missing = sorted(set(params) - set(weights))
+        extra = sorted(set(weights) - set(params))
+        wrong = sorted(k for k in params if k in weights and weights[k].shape != params[k].data.shape)
+        if missing or extra or wrong:
+            raise ValueError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {extra}, wrong shape {wrong})")
+        for k, p in params.items():
+            p.data = weights[k].astype(p.data.dtype, copy=True)
+        self.optimizer.load_state_dict({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
+        self.loss_history = [float(x) for x in arrays.get("history/loss", [])]
+        self.epoch = int(meta["epoch"])
+        self.epoch_loss = list(meta.get("epoch_loss", []))
+        self.eval_history = list(meta.get("eval", []))
+        self.seconds = float(meta.get("seconds", 0.0))
+        self.targets_seen = int(meta.get("targets_seen", 0))
+        if meta.get("rng") is not None:
+            self.rng = np.random.default_rng()
+            self.rng.bit_generator.state = meta["rng"]
+        if meta.get("sampler_rng") is not None and getattr(self.model, "sampler", None) is not None:
+            self.model.sampler.rng.bit_generator.state = meta["sampler_rng"]
+        return self
+
+    # ----- reporting -----
+    @property
+    def targets_per_second(self):
+        return self.targets_seen / self.seconds if self.seconds else 0.0
+
+    def plot(self, path, title=None):
+        """Save the loss curve (per step, with a moving average) as a PNG/SVG/PDF; needs matplotlib
+        (``pip install "tinygrad_nlp[plot]"``)."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+        import io as _io
+
+        losses = np.asarray(self.loss_history, dtype=np.float64)
+        if losses.size == 0:
+            raise ValueError("there is no loss history to plot yet: call fit() first")
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+        ax.plot(np.arange(1, losses.size + 1), losses, lw=0.6, alpha=0.45, label="loss per step")
+        window = max(1, losses.size // 50)
+        if window > 1:
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+            ax.plot(np.arange(window, losses.size + 1), smooth, lw=1.8, label=f"moving average ({window} steps)")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_title(title or f"{type(self.model).__name__} training loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        fig.tight_layout()
+        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+        buf = _io.BytesIO()
+        fig.savefig(buf, format=fmt)
+        plt.close(fig)
+        write_bytes_atomic(path, buf.getvalue())
+        return path
+
+
+def _sampler_state(model):
+    sampler = getattr(model, "sampler", None)
+    rng = getattr(sampler, "rng", None)
+    return rng.bit_generator.state if rng is not None else None
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot store {type(obj).__name__} in a checkpoint")
+
+
+def _progress_bar(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True, leave=True)
