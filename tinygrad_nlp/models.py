@@ -72,11 +72,16 @@ class SimpleCBOW(Model):
     def predict(self, contexts):
         """(N, V) scores of every word as the centre of each context row."""
         h = F.mean(self.in_embed(contexts), axis=1)
-        return self.out(h)
+        h.name = "h"
+        score = self.out(h)
+        score.name = "score"
+        return score
 
     def forward(self, contexts, target):
         contexts, target = _check_batch(contexts, target, self.window_size)
-        return F.softmax_cross_entropy(self.predict(contexts), target)
+        loss = F.softmax_cross_entropy(self.predict(contexts), target)
+        loss.name = "loss"
+        return loss
 
 
 class _NegativeSamplingModel(Model):
@@ -134,7 +139,10 @@ class CBOW(_NegativeSamplingModel):
         if negatives is None:
             negatives = self.sample_negatives(target)
         h = self.in_embed.bag(contexts, mode="mean")
-        return F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse)
+        h.name = "h"
+        loss = F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse)
+        loss.name = "loss"
+        return loss
 
 
 class SkipGram(_NegativeSamplingModel):
@@ -158,8 +166,10 @@ class SkipGram(_NegativeSamplingModel):
             negatives = self.sample_negatives(positives)
         # One gathered row per (target, context) pair: the target's vector repeated C times.
         h = self.in_embed(np.repeat(target, C))
-        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse)
-        return loss * float(C)
+        h.name = "h"
+        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse) * float(C)
+        loss.name = "loss"
+        return loss
 
 
 def nearest_words(model, id_to_word, query, topn=5):

@@ -274,6 +274,7 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False):
         )
     idx = np.concatenate([target[:, None], negatives], axis=1)
     scores = embedding_dot(W, h, idx, sparse=sparse)
+    scores.name = "scores"
     labels = np.zeros(idx.shape, dtype=scores.dtype)
     labels[:, 0] = 1
     return sigmoid_cross_entropy(scores, labels, reduction="batchmean")
