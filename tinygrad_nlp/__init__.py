@@ -1,12 +1,13 @@
 """tinygrad_nlp: a small define-by-run autograd framework for NLP models (word2vec and friends).
 
->>> import numpy as np
->>> import tinygrad_nlp as tg
->>> x = tg.Variable(np.array(2.0))
->>> y = x ** 4
->>> y.backward()
->>> float(x.grad.data)
-32.0
+Examples:
+    >>> import numpy as np
+    >>> import tinygrad_nlp as tg
+    >>> x = tg.Variable(np.array(2.0))
+    >>> y = x ** 4
+    >>> y.backward()
+    >>> float(x.grad.data)
+    32.0
 """
 
 from tinygrad_nlp import core as _core

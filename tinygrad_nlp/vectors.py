@@ -5,10 +5,11 @@ with its ``V`` words. It answers nearest-neighbour and analogy queries by cosine
 scores the two usual benchmarks (Mikolov's analogy questions, WordSim-353) and reads and writes
 the word2vec text and binary formats that gensim and the original ``word2vec.c`` tools use.
 
->>> import numpy as np
->>> wv = WordVectors(np.array([[1, 0], [1, 1], [0, 1]], np.float32), ["x", "xy", "y"])
->>> [(w, round(s, 3)) for w, s in wv.most_similar("x", topn=2)]
-[('xy', 0.707), ('y', 0.0)]
+Examples:
+    >>> import numpy as np
+    >>> wv = WordVectors(np.array([[1, 0], [1, 1], [0, 1]], np.float32), ["x", "xy", "y"])
+    >>> [(w, round(s, 3)) for w, s in wv.most_similar("x", topn=2)]
+    [('xy', 0.707), ('y', 0.0)]
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """The data layer: text -> word ids, vocabularies, context windows, subsampling, negative
 sampling and corpus loaders (PTB, any plain-text file, a built-in demo corpus).
 
->>> from tinygrad_nlp.text import preprocess, create_contexts_target
->>> corpus, word_to_id, id_to_word = preprocess("You say goodbye and I say hello.")
->>> contexts, target = create_contexts_target(corpus, window_size=1)
->>> contexts.shape, target.tolist()
-((6, 2), [1, 2, 3, 4, 1, 5])
+Examples:
+    >>> from tinygrad_nlp.text import preprocess, create_contexts_target
+    >>> corpus, word_to_id, id_to_word = preprocess("You say goodbye and I say hello.")
+    >>> contexts, target = create_contexts_target(corpus, window_size=1)
+    >>> contexts.shape, target.tolist()
+    ((6, 2), [1, 2, 3, 4, 1, 5])
 
 Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` (:class:`Vocabulary`),
 ``contexts`` (:func:`create_contexts_target`), ``subsampling`` (frequent-word subsampling),

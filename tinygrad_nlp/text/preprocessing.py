@@ -59,9 +59,10 @@ def preprocess(text):
         word_to_id: dict str -> int.
         id_to_word: dict int -> str (a dict, as in the book).
 
-    >>> corpus, word_to_id, id_to_word = preprocess("You say goodbye and I say hello.")
-    >>> corpus.tolist(), id_to_word[0], len(word_to_id)
-    ([0, 1, 2, 3, 4, 1, 5, 6], 'you', 7)
+    Examples:
+        >>> corpus, word_to_id, id_to_word = preprocess("You say goodbye and I say hello.")
+        >>> corpus.tolist(), id_to_word[0], len(word_to_id)
+        ([0, 1, 2, 3, 4, 1, 5, 6], 'you', 7)
     """
     corpus, word_to_id = ids_by_first_appearance(tokenize(text))
     id_to_word = {i: w for w, i in word_to_id.items()}
