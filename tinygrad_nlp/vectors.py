@@ -502,7 +502,11 @@ def _load_binary(path, encoding):
             raise ValueError(f"{path}, line 1: bad header {bytes(buf[:min(end, 60)])!r}") from None
         n, dim = _parse_header(path, header)
         width = 4 * dim
-        matrix = np.empty((n, dim), dtype=np.float32)
+        # Every vector takes at least a 1-byte word, a space and `width` bytes, so no more than
+        # this many can follow the header: a corrupt header's count cannot make us allocate more
+        # (the loop below reports the truncation at the first vector that is missing).
+        room = (size - end - 1) // (width + 2)
+        matrix = np.empty((min(n, room), dim), dtype=np.float32)
         words, seen = [], {}
         pos = end + 1
         for i in range(n):
