@@ -263,6 +263,10 @@ class Vocabulary:
             raise ValueError(f"{path}: not a vocabulary file: not UTF-8 ({e.reason} at byte {e.start})") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not a vocabulary file: invalid or truncated JSON ({e})") from None
+        except (ValueError, RecursionError) as e:
+            # json's other refusals: an integer of more than 4300 digits (ValueError), nesting
+            # deeper than the interpreter's recursion limit (RecursionError)
+            raise ValueError(f"{path}: not a vocabulary file: unreadable JSON ({type(e).__name__}: {e})") from None
 
         def bad(msg):
             return ValueError(f"{path}: invalid vocabulary file: {msg}")
