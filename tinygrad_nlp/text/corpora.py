@@ -147,10 +147,20 @@ def _locate_ptb_file(name, data_dir, cache_dir, download):
 
 
 def _read_ptb_tokens(path):
-    """Tokens of a PTB file with the book's convention: each newline becomes `` <eos> ``."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    return text.replace("\n", f" {EOS} ").split()
+    """Tokens of a PTB file with the book's convention: each newline becomes `` <eos> ``.
+
+    A file that is not UTF-8 or holds no tokens raises ValueError naming it (a user's
+    ``data_dir`` copy is only warned about when its checksum differs, then read here).
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    text = _decode_or_explain(data, path, "utf-8", "strict",
+                              hint="the PTB files are plain ASCII, so this copy is damaged or not a PTB file")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode reads them
+    tokens = text.replace("\n", f" {EOS} ").split()
+    if not tokens:
+        raise ValueError(f"{path} holds no tokens (empty or blank file)")
+    return tokens
 
 
 def load_ptb(split="train", data_dir=None, cache_dir=None, download=True):
@@ -176,6 +186,7 @@ def load_ptb(split="train", data_dir=None, cache_dir=None, download=True):
 
     A valid/test word missing from the training vocabulary (impossible with the reference
     files) maps to ``<unk>`` with a warning.
+    A file that is not UTF-8 or holds no tokens raises ValueError naming it, its line and column.
     """
     if split not in PTB_FILES:
         raise ValueError(f"unknown PTB split {split!r}; valid splits are {sorted(PTB_FILES)}")
@@ -204,7 +215,13 @@ def load_ptb(split="train", data_dir=None, cache_dir=None, download=True):
     return corpus, word_to_id, id_to_word
 
 
-def _decode_or_explain(data, path, encoding, errors):
+_DECODE_HINT = (
+    "pass encoding='...' if the file uses another encoding, or "
+    "errors='replace' (keep a U+FFFD marker) / errors='ignore' (drop the bytes)"
+)
+
+
+def _decode_or_explain(data, path, encoding, errors, hint=_DECODE_HINT):
     try:
         return data.decode(encoding, errors)
     except UnicodeDecodeError as e:
@@ -212,9 +229,7 @@ def _decode_or_explain(data, path, encoding, errors):
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         bad = data[e.start:e.end].hex(" ")
         raise ValueError(
-            f"{path}: line {line}, column {col}: cannot decode byte(s) {bad} as {encoding} "
-            f"({e.reason}); pass encoding='...' if the file uses another encoding, or "
-            "errors='replace' (keep a U+FFFD marker) / errors='ignore' (drop the bytes)"
+            f"{path}: line {line}, column {col}: cannot decode byte(s) {bad} as {encoding} ({e.reason}); {hint}"
         ) from None
 
 
