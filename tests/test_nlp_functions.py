@@ -434,3 +434,22 @@ def test_sparse_and_dense_grads_meeting_at_a_non_leaf():
     expected = np.full((5, 2), 6.0)
     expected[1] += 4.0
     assert np.allclose(W0.grad.data, expected)
+
+
+def test_embedding_bag_with_weights():
+    W = rng.normal(size=(9, 4))
+    idx = rng.integers(0, 9, size=(5, 4))
+    weights = (rng.random((5, 4)) > 0.4).astype(float)
+    weights[0] = 0  # a row with nothing kept gives zeros
+    weights[1] = [0.5, 2.0, 0.0, 1.0]
+    total = weights.sum(axis=1, keepdims=True)
+    expected_mean = np.einsum("nc,nch->nh", weights / np.where(total > 0, total, 1), W[idx])
+    assert np.allclose(F.embedding_bag(Variable(W), idx, weights=weights).data, expected_mean)
+    assert np.allclose(F.embedding_bag(Variable(W), idx, mode="sum", weights=weights).data, np.einsum("nc,nch->nh", weights, W[idx]))
+    assert np.all(F.embedding_bag(Variable(W), idx, weights=weights).data[0] == 0)
+    for sparse in (False, True):
+        gradient_check(lambda w: F.embedding_bag(w, idx, sparse=sparse, weights=weights), W)
+    with pytest.raises(ValueError, match=r"weights of shape \(5, 3\) must match idx of shape \(5, 4\)"):
+        F.embedding_bag(Variable(W), idx, weights=np.ones((5, 3)))
+    with pytest.raises(ValueError, match="non-negative"):
+        F.embedding_bag(Variable(W), idx, weights=-np.ones((5, 4)))

@@ -169,7 +169,7 @@ class EmbeddingBag(Function):
         return EmbeddingGrad(self.idx, W.shape[0], weights=self.weights, group=self.idx.shape[1])(gy)
 
 
-def embedding_bag(W, idx, mode="mean", sparse=False):
+def embedding_bag(W, idx, mode="mean", sparse=False, weights=None):
     """Gather the rows named in each row of ``idx`` and average (or sum) them, in one node.
 
     Equivalent to ``F.mean(F.embedding(W, idx), axis=1)`` (``mode="mean"``) or its sum, but the
@@ -178,6 +178,10 @@ def embedding_bag(W, idx, mode="mean", sparse=False):
     Args:
         W: (V, H) weights. idx: (N, C) integer ids in ``[0, V)``. mode: "mean" or "sum".
         sparse: make ``W``'s gradient row-sparse.
+        weights: optional (N, C) non-negative float array weighting each id (0 leaves it out):
+            "sum" gives ``sum_c weights[n, c] * W[idx[n, c]]``, "mean" divides by each row's
+            weight total (a row whose weights are all 0 gives zeros). word2vec's randomly
+            shrunk window is a 0/1 mask here.
 
     Returns:
         Variable of shape (N, H).
@@ -189,7 +193,18 @@ def embedding_bag(W, idx, mode="mean", sparse=False):
     idx = check_ids(idx, W.shape[0])
     if idx.ndim != 2 or idx.shape[1] == 0:
         raise ValueError(f"embedding_bag: idx must have shape (N, C) with C >= 1, got {idx.shape}")
-    return EmbeddingBag(idx, _bag_weights(idx, mode, W.dtype), sparse)(W)
+    if weights is None:
+        return EmbeddingBag(idx, _bag_weights(idx, mode, W.dtype), sparse)(W)
+    weights = np.asarray(weights.data if isinstance(weights, Variable) else weights)
+    if weights.shape != idx.shape:
+        raise ValueError(f"embedding_bag: weights of shape {weights.shape} must match idx of shape {idx.shape}")
+    if weights.dtype.kind not in "fiub" or (weights.size and weights.min() < 0):
+        raise ValueError("embedding_bag: weights must be non-negative numbers")
+    weights = weights.astype(W.dtype)
+    if mode == "mean":
+        totals = weights.sum(axis=1, keepdims=True)
+        weights = weights / np.where(totals > 0, totals, 1)
+    return EmbeddingBag(idx, weights, sparse)(W)
 
 
 class EmbeddingDot(Function):
@@ -213,17 +228,17 @@ class EmbeddingDot(Function):
 
     def backward_arrays(self, gy):
         W, h = self.inputs[0].data, self.inputs[1].data
-        target_W = self.target_W
-        if self.idx.ndim == 1:
+        target_W, idx = self.target_W, self.idx
+        if idx.ndim == 1:
             dh = gy[:, None] * target_W
-            dtarget = gy[:, None] * h
         else:
             dh = np.matmul(gy[:, None, :], target_W)[:, 0, :]
-            dtarget = gy[:, :, None] * h[:, None, :]
-        rows = dtarget.reshape(-1, W.shape[1])
+        # dW_target[n, k] = gy[n, k] * h[n], scattered to row idx[n, k]: a product of h with a
+        # sparse matrix holding gy, so the (N, K, H) outer product is never materialised.
+        group = 1 if idx.ndim == 1 else idx.shape[1]
         if self.sparse:
-            return _sparse_grad(self.idx, rows, W.shape), dh
-        return scatter_add_dense(self.idx, rows, W.shape[0]), dh
+            return _sparse_grad(idx, h, W.shape, weights=gy, group=group), dh
+        return scatter_add_dense(idx, h, W.shape[0], weights=gy, group=group), dh
 
     def backward(self, gy):
         from tinygrad_nlp.functions.reduce import sum as _sum
