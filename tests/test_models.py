@@ -165,3 +165,20 @@ def test_seeded_models_are_reproducible():
     assert np.array_equal(a.word_vecs, b.word_vecs)
     assert np.array_equal(a.sample_negatives(target), b.sample_negatives(target))
     assert float(a(contexts, target).data) == float(b(contexts, target).data)
+
+
+def test_cbow_dynamic_window_weights_follow_word2vec():
+    corpus, contexts, target = make_ns_data(V=30, N=40, window=3)
+    model = CBOW(30, 4, 3, corpus, seed=0, dynamic_window=True)
+    w = model.window_weights(20000)
+    assert w.shape == (20000, 6) and set(np.unique(w)) == {0.0, 1.0}
+    # Columns are offsets -3, -2, -1, +1, +2, +3: distance d is kept with probability (4 - d) / 3.
+    assert np.allclose(w.mean(axis=0), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3], atol=0.02)
+    assert np.array_equal(w[:, :3], w[:, ::-1][:, :3])  # symmetric: both sides share one reach
+    extra = model.prepare_batch(contexts, target)
+    assert set(extra) == {"negatives", "weights"} and extra["weights"].shape == contexts.shape
+    loss = model(contexts, target, **extra)
+    h = F.embedding_bag(model.in_embed.W, contexts, weights=extra["weights"])
+    ref = F.negative_sampling_loss(h, model.out_embed.W, target, extra["negatives"])
+    assert float(loss.data) == pytest.approx(float(ref.data))
+    assert "window" in model.random_generators() and "sampler" in model.random_generators()

@@ -43,16 +43,23 @@ def test_seeded_runs_are_reproducible_with_and_without_prefetch():
     assert np.array_equal(results[0], results[2])
 
 
-def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path):
-    model, opt, contexts, target = make(seed=1)
+def make_dynamic(seed=0):
+    corpus, contexts, target = data()
+    model = CBOW(40, 8, 2, corpus, seed=seed, dynamic_window=True)
+    return model, Adam(lr=0.05).setup(model), contexts, target
+
+
+@pytest.mark.parametrize("build", [make, make_dynamic])
+def test_resume_from_checkpoint_equals_an_uninterrupted_run(tmp_path, build):
+    model, opt, contexts, target = build(seed=1)
     full = Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=3, batch_size=64, seed=5)
     expected_w, expected_losses = model.word_vecs.copy(), list(full.loss_history)
 
-    model, opt, contexts, target = make(seed=1)
+    model, opt, contexts, target = build(seed=1)
     Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=2, batch_size=64, seed=5, checkpoint_dir=tmp_path)
     assert (tmp_path / CHECKPOINT_NAME).exists()
     # A new process: fresh model and optimizer (a different initial seed even), then resume.
-    model2, opt2, _, _ = make(seed=99)
+    model2, opt2, _, _ = build(seed=99)
     resumed = Trainer(model2, opt2, progress=False).fit(
         contexts, target, max_epoch=3, batch_size=64, seed=5, checkpoint_dir=tmp_path, resume=True
     )

@@ -239,9 +239,10 @@ class Embedding(Layer):
     def forward(self, idx):
         return F.embedding(self.W, idx, sparse=self.sparse)
 
-    def bag(self, idx, mode="mean"):
-        """Average (or sum) the rows named in each row of ``idx`` (N, C) -> (N, H), one node."""
-        return F.embedding_bag(self.W, idx, mode=mode, sparse=self.sparse)
+    def bag(self, idx, mode="mean", weights=None):
+        """Average (or sum) the rows named in each row of ``idx`` (N, C) -> (N, H), one node
+        (optionally weighted per id, see ``F.embedding_bag``)."""
+        return F.embedding_bag(self.W, idx, mode=mode, sparse=self.sparse, weights=weights)
 
     def dot(self, h, idx):
         """Scores ``W[idx[n]] . h[n]`` for (N,) or (N, K) ids."""

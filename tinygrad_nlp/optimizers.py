@@ -182,8 +182,9 @@ class Optimizer:
         """Restore what :meth:`state_dict` returned (after ``setup`` with the same model)."""
         names = _param_names(self.target)
         by_name = {names[id(p)]: p for p in self.params()}
-        self.step = int(arrays["__step__"])
-        self.state = {}
+        if "__step__" not in arrays:
+            raise ValueError("optimizer state has no '__step__' entry")
+        state = {}
         for key, value in arrays.items():
             if key == "__step__":
                 continue
@@ -191,10 +192,14 @@ class Optimizer:
             if pname not in by_name:
                 raise ValueError(f"optimizer state names unknown parameter {pname!r}")
             p = by_name[pname]
-            st = self.state.setdefault(id(p), self.init_state(p))
-            if field in st and np.shape(st[field]) != np.shape(value):
+            st = state.setdefault(id(p), self.init_state(p))
+            if field not in st:
+                raise ValueError(f"optimizer state {key!r}: {type(self).__name__} keeps no {field!r}")
+            if np.shape(st[field]) != np.shape(value):
                 raise ValueError(f"optimizer state {key!r} has shape {np.shape(value)}, expected {np.shape(st[field])}")
-            st[field] = np.array(value, dtype=st[field].dtype if field in st else value.dtype)
+            st[field] = np.array(value, dtype=st[field].dtype)
+        self.step = int(arrays["__step__"])
+        self.state = state  # replaced only once everything fitted
 
 
 def _param_names(target):

@@ -219,20 +219,27 @@ class Trainer:
             "seconds": self.seconds,
             "targets_seen": self.targets_seen,
             "rng": self.rng.bit_generator.state if self.rng is not None else None,
-            "sampler_rng": _sampler_state(self.model),
+            "generators": {k: g.bit_generator.state for k, g in _generators(self.model).items()},
         }
         arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
         save_npz(path, arrays)
 
     def load_checkpoint(self, path):
-        """Restore everything :meth:`save_checkpoint` wrote (validating it against the model)."""
+        """Restore everything :meth:`save_checkpoint` wrote.
+
+        Everything is validated against the model before anything changes: a checkpoint of
+        another model, or a corrupt one, raises ``ValueError`` naming the file and the problem.
+        """
         arrays = load_npz(path)
         if "meta" not in arrays:
             raise ValueError(f"{path}: not a tinygrad_nlp checkpoint (no 'meta' entry)")
         try:
             meta = json.loads(str(arrays["meta"]))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: corrupt checkpoint metadata ({err})") from None
+            epoch = int(meta["epoch"])
+            saved_generators = dict(meta.get("generators", {}))
+            epoch_loss = [float(x) for x in meta.get("epoch_loss", [])]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: corrupt checkpoint metadata ({type(err).__name__}: {err})") from None
         params = self.model.named_params()
         weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
         missing = sorted(set(params) - set(weights))
@@ -240,20 +247,28 @@ class Trainer:
         wrong = sorted(k for k in params if k in weights and weights[k].shape != params[k].data.shape)
         if missing or extra or wrong:
             raise ValueError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {extra}, wrong shape {wrong})")
+        generators = _generators(self.model)
+        if set(saved_generators) != set(generators):
+            raise ValueError(f"{path}: checkpoint holds random generators {sorted(saved_generators)}, the model has {sorted(generators)}")
+        try:
+            self.optimizer.load_state_dict({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
+            for name, state in saved_generators.items():
+                generators[name].bit_generator.state = state
+            rng = None
+            if meta.get("rng") is not None:
+                rng = np.random.default_rng()
+                rng.bit_generator.state = meta["rng"]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path}: corrupt checkpoint ({type(err).__name__}: {err})") from None
         for k, p in params.items():
             p.data = weights[k].astype(p.data.dtype, copy=True)
-        self.optimizer.load_state_dict({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
+        self.rng = rng
         self.loss_history = [float(x) for x in arrays.get("history/loss", [])]
-        self.epoch = int(meta["epoch"])
-        self.epoch_loss = list(meta.get("epoch_loss", []))
+        self.epoch = epoch
+        self.epoch_loss = epoch_loss
         self.eval_history = list(meta.get("eval", []))
         self.seconds = float(meta.get("seconds", 0.0))
         self.targets_seen = int(meta.get("targets_seen", 0))
-        if meta.get("rng") is not None:
-            self.rng = np.random.default_rng()
-            self.rng.bit_generator.state = meta["rng"]
-        if meta.get("sampler_rng") is not None and getattr(self.model, "sampler", None) is not None:
-            self.model.sampler.rng.bit_generator.state = meta["sampler_rng"]
         return self
 
     # ----- reporting -----
@@ -296,10 +311,9 @@ class Trainer:
         return path
 
 
-def _sampler_state(model):
-    sampler = getattr(model, "sampler", None)
-    rng = getattr(sampler, "rng", None)
-    return rng.bit_generator.state if rng is not None else None
+def _generators(model):
+    get = getattr(model, "random_generators", None)
+    return get() if get is not None else {}
 
 
 def _json_default(obj):
