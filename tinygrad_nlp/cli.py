@@ -23,11 +23,13 @@ __all__ = ["main", "RECIPES"]
 # Training recipes: defaults per corpus, every value overridable on the command line.
 RECIPES = {
     "demo": dict(model="cbow", epochs=3, batch_size=100, hidden=50, window=2, negative=5,
-                 optimizer="adam", lr=0.01, min_count=1, max_vocab=None),
+                 optimizer="adam", lr=0.01, decay=False, dynamic_window=False, min_count=1, max_vocab=None),
+    # PTB: Adam with the learning rate decayed linearly to zero over the run, big batches, and
+    # word2vec's shrunk window (see docs/training.md for how this recipe was chosen).
     "ptb": dict(model="cbow", epochs=10, batch_size=1000, hidden=100, window=5, negative=5,
-                optimizer="adam", lr=0.01, min_count=1, max_vocab=None),
+                optimizer="adam", lr=0.0075, decay=True, dynamic_window=True, min_count=1, max_vocab=None),
     "text": dict(model="cbow", epochs=5, batch_size=1000, hidden=100, window=5, negative=5,
-                 optimizer="adam", lr=0.01, min_count=5, max_vocab=None),
+                 optimizer="adam", lr=0.0075, decay=True, dynamic_window=True, min_count=5, max_vocab=None),
 }
 
 DEMO_QUERIES = ("monday", "paris", "violin", "red", "mother")
@@ -53,11 +55,11 @@ def load_corpus(spec, ptb_dir=None, min_count=1, max_vocab=None, encoding="utf-8
 
 
 # ----- building blocks -----
-def build_model(kind, vocab_size, hidden, window, corpus, negative, seed):
+def build_model(kind, vocab_size, hidden, window, corpus, negative, seed, dynamic_window=False):
     from tinygrad_nlp.models import CBOW, SimpleCBOW, SkipGram
 
     if kind == "cbow":
-        return CBOW(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed)
+        return CBOW(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed, dynamic_window=dynamic_window)
     if kind == "skipgram":
         return SkipGram(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed)
     if kind == "simple-cbow":
@@ -119,8 +121,9 @@ def cmd_train(args, demo=False):
         train_corpus = text.subsample(corpus, counts, t=args.subsample, seed=args.seed)
     contexts, target = text.create_contexts_target(train_corpus, recipe["window"])
     _print(f"corpus {name}: {len(corpus):,} tokens, {V:,} words; {len(target):,} training targets")
-    model = build_model(recipe["model"], V, recipe["hidden"], recipe["window"], corpus, recipe["negative"], args.seed)
-    optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], args.decay, args.clip_norm).setup(model)
+    model = build_model(recipe["model"], V, recipe["hidden"], recipe["window"], corpus, recipe["negative"], args.seed,
+                        dynamic_window=recipe["dynamic_window"])
+    optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], recipe["decay"], args.clip_norm).setup(model)
     out = args.out
     os.makedirs(out, exist_ok=True)
     graph_path = render_graph(model, contexts, target, out, args.rankdir)
@@ -147,7 +150,7 @@ def cmd_train(args, demo=False):
         _print(f"note: {err}")
     summary = {
         "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(len(target)),
-        **recipe, "decay": bool(args.decay), "seed": args.seed, "seconds": round(time.perf_counter() - t_start, 2),
+        **recipe, "seed": args.seed, "seconds": round(time.perf_counter() - t_start, 2),
         "train_seconds": round(trainer.seconds, 2), "targets_per_second": round(trainer.targets_per_second),
         "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
     }
@@ -248,7 +251,10 @@ def _add_train_options(p, demo=False):
     p.add_argument("--negative", type=int, default=None, help="negative samples per target")
     p.add_argument("--optimizer", choices=["adam", "sgd", "adagrad", "momentum"], default=None)
     p.add_argument("--lr", type=float, default=None, help="learning rate")
-    p.add_argument("--decay", action="store_true", help="decay the learning rate linearly to 0.01%% of it")
+    p.add_argument("--decay", action=argparse.BooleanOptionalAction, default=None,
+                   help="decay the learning rate linearly to 0.01%% of it over the run (PTB default: on)")
+    p.add_argument("--dynamic-window", dest="dynamic_window", action=argparse.BooleanOptionalAction, default=None,
+                   help="CBOW: average the contexts within a random distance 1..window per target, as word2vec (PTB default: on)")
     p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global L2 norm")
     p.add_argument("--min-count", dest="min_count", type=int, default=None, help="text corpora: rarer words become <unk>")
     p.add_argument("--max-vocab", dest="max_vocab", type=int, default=None, help="text corpora: keep the most frequent words")
