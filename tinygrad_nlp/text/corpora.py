@@ -158,7 +158,7 @@ def _read_ptb_tokens(path):
                               hint="the PTB files are plain ASCII, so this copy is damaged or not a PTB file")
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode reads them
     tokens = text.replace("\n", f" {EOS} ").split()
-    if not tokens:
+    if all(t == EOS for t in tokens):  # stops at the first word of a real file
         raise ValueError(f"{path} holds no tokens (empty or blank file)")
     return tokens
 
@@ -186,7 +186,8 @@ def load_ptb(split="train", data_dir=None, cache_dir=None, download=True):
 
     A valid/test word missing from the training vocabulary (impossible with the reference
     files) maps to ``<unk>`` with a warning.
-    A file that is not UTF-8 or holds no tokens raises ValueError naming it, its line and column.
+    A file that is not UTF-8 (naming the line and column) or holds no tokens raises ValueError
+    naming it.
     """
     if split not in PTB_FILES:
         raise ValueError(f"unknown PTB split {split!r}; valid splits are {sorted(PTB_FILES)}")
