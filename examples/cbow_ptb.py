@@ -1,7 +1,8 @@
-"""CBOW with negative sampling on the Penn Treebank, the book's recipe, then an evaluation.
+"""CBOW with negative sampling on the Penn Treebank with the PTB recipe, then an evaluation.
 
-Recipe: Adam at lr 0.01 decayed linearly to 1e-6, batches of 1,000, H = 100, a window of 5,
-5 negatives, 10 epochs. After training the vectors are scored on Mikolov's analogy questions
+The recipe is the one ``tinygrad-nlp train --corpus ptb`` uses (tinygrad_nlp.cli.RECIPES["ptb"]):
+Adam with a linearly decayed learning rate, batches of 1,000, H = 100, a window of 5 (randomly
+shrunk per target for CBOW, as in word2vec), 5 negatives, 10 epochs. After training the vectors are scored on Mikolov's analogy questions
 and on WordSim-353, saved in word2vec format (gensim reads them), and a few words' nearest
 neighbours are printed.
 
@@ -24,6 +25,7 @@ import time
 
 import numpy as np
 
+from tinygrad_nlp.cli import RECIPES
 from tinygrad_nlp.io import write_text_atomic
 from tinygrad_nlp.models import CBOW, SkipGram
 from tinygrad_nlp.optimizers import Adam, LinearDecay
@@ -58,16 +60,21 @@ def resolve(choice, gensim_name):
 
 
 def build_parser(model_name):
-    p = argparse.ArgumentParser(description=f"{model_name} on PTB with the book's recipe, then evaluation.")
+    recipe = RECIPES["ptb"]
+    p = argparse.ArgumentParser(description=f"{model_name} on PTB with the recipe of `tinygrad-nlp train --corpus ptb`, then evaluation.")
     p.add_argument("--ptb-dir", default=None, help="folder with ptb.train.txt (else $TINYGRAD_NLP_PTB_DIR, the cache, download)")
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=recipe["epochs"])
     p.add_argument("--max-steps", type=int, default=None, metavar="N", help="train each epoch on the first N batches only")
-    p.add_argument("--batch-size", type=int, default=1000)
-    p.add_argument("--hidden", type=int, default=100)
-    p.add_argument("--window", type=int, default=5)
-    p.add_argument("--negative", type=int, default=5)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--no-decay", action="store_true", help="keep the learning rate constant")
+    p.add_argument("--batch-size", type=int, default=recipe["batch_size"])
+    p.add_argument("--hidden", type=int, default=recipe["hidden"])
+    p.add_argument("--window", type=int, default=recipe["window"])
+    p.add_argument("--negative", type=int, default=recipe["negative"])
+    p.add_argument("--lr", type=float, default=recipe["lr"])
+    p.add_argument("--decay", action=argparse.BooleanOptionalAction, default=recipe["decay"],
+                   help="decay the learning rate linearly over the run")
+    if model_name == "cbow":
+        p.add_argument("--dynamic-window", action=argparse.BooleanOptionalAction, default=recipe["dynamic_window"],
+                       help="average only the contexts within a random distance 1..window per target (word2vec)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join("runs", f"{model_name}_ptb"))
     p.add_argument("--analogies", default="auto", metavar="PATH", help="questions-words.txt ('auto': gensim's copy, 'none': skip)")
@@ -92,8 +99,9 @@ def run(model_name, argv=None):
     print(f"PTB: {len(corpus):,} tokens, {V:,} words; training on {len(target):,} targets")
 
     # 2. Model and optimizer.
-    model = MODELS[model_name](V, args.hidden, args.window, corpus, sample_size=args.negative, seed=args.seed)
-    lr = args.lr if args.no_decay else LinearDecay(args.lr)   # decays over the whole run
+    options = {"dynamic_window": args.dynamic_window} if model_name == "cbow" else {}
+    model = MODELS[model_name](V, args.hidden, args.window, corpus, sample_size=args.negative, seed=args.seed, **options)
+    lr = LinearDecay(args.lr) if args.decay else args.lr   # Trainer.fit tells the schedule the run's length
     optimizer = Adam(lr=lr).setup(model)
 
     # 3. Train.
@@ -107,7 +115,7 @@ def run(model_name, argv=None):
 
     # 4. Evaluate.
     vectors = WordVectors.from_ids(model.word_vecs, id_to_word)
-    summary = {"model": model_name, "epochs": trainer.epoch, "targets": int(len(target)),
+    summary = {"model": model_name, "epochs": trainer.epoch, "targets": int(len(target)), "settings": vars(args),
                "epoch_loss": trainer.epoch_loss, "train_seconds": round(trainer.seconds, 2),
                "targets_per_second": round(trainer.targets_per_second)}
     analogies = resolve(args.analogies, "questions-words.txt")

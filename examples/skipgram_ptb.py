@@ -1,4 +1,4 @@
-"""Skip-gram with negative sampling on the Penn Treebank, the book's recipe, then an evaluation.
+"""Skip-gram with negative sampling on the Penn Treebank with the PTB recipe, then an evaluation.
 
 The same pipeline as cbow_ptb.py (same options, same outputs) with the other model: the centre
 word's vector predicts each of its 2 x window context words, plus 5 negatives per context word.
