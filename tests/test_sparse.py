@@ -86,3 +86,22 @@ def test_sparse_rows_validation():
         a + SparseRows(np.array([0]), np.ones((1, 2)), (6, 2))
     with pytest.raises(ValueError, match=r"shape \(5, 2\) to one of shape \(4, 2\)"):
         a + Variable(np.zeros((4, 2)))
+
+
+@pytest.mark.parametrize("layout", ["csc", "csr"])
+def test_sparse_matmul_kernel_and_fallback_agree(monkeypatch, layout):
+    n_row, n_col = 7, 5
+    dense = rng.standard_normal((n_row, n_col)).astype(np.float32) * (rng.random((n_row, n_col)) > 0.5)
+    X = rng.standard_normal((n_col, 3)).astype(np.float32)
+    compressed = dense.T if layout == "csc" else dense  # walk columns (csc) or rows (csr)
+    indptr, indices, data = [0], [], []
+    for line in compressed:
+        nz = np.flatnonzero(line)
+        indices += list(nz)
+        data += list(line[nz])
+        indptr.append(len(indices))
+    args = ((n_row, n_col), np.array(indptr, np.int64), np.array(indices, np.int64), np.array(data, np.float32), X)
+    fast = S.sparse_matmul(layout, *args)
+    monkeypatch.setattr(S, "_kernels", None)
+    slow = S.sparse_matmul(layout, *args)
+    assert np.allclose(fast, dense @ X, atol=1e-6) and np.allclose(slow, dense @ X, atol=1e-6)

@@ -18,7 +18,7 @@ import scipy.sparse as _sp
 
 from tinygrad_nlp import _threads
 
-__all__ = ["SparseRows", "scatter_add_rows", "scatter_add_dense", "unique_inverse"]
+__all__ = ["SparseRows", "scatter_add_rows", "scatter_add_dense", "sparse_matmul", "unique_inverse"]
 
 
 def _argsort_ids(ids):
@@ -47,22 +47,45 @@ def unique_inverse(ids):
     return unique.astype(np.int64, copy=False), inverse
 
 
-def _column_matrix(row_of_each, num_rows, weights, group, dtype):
-    """A (num_rows, n) CSC matrix with one column per value row; entries ``weights`` (or 1).
+try:  # scipy's compiled kernels, called directly: building a matrix object costs ~0.2 ms a call
+    from scipy.sparse import _sparsetools as _kernels
 
-    With ``group > 1`` each column of the product is fed by ``group`` consecutive entries, which
-    lets ``values`` of shape (n, H) receive ids of shape (n, group): every id in a row gets the
-    same value row (the backward of a gather-and-average).
+    _kernels.csc_matvecs, _kernels.csr_matvecs  # noqa: B018 - fail here if they moved
+except (ImportError, AttributeError):  # pragma: no cover - depends on the scipy version
+    _kernels = None
+
+
+def sparse_matmul(layout, shape, indptr, indices, data, X):
+    """``A @ X`` for a sparse ``A`` of ``shape`` given by its compressed arrays.
+
+    ``layout`` is "csc" (``indptr`` over columns) or "csr" (over rows); ``X`` is a dense
+    (shape[1], H) array of ``data``'s dtype. Uses scipy's compiled kernel directly when it can
+    (it runs without the GIL), else a regular scipy sparse matrix.
+    """
+    n_row, n_col = shape
+    X = np.ascontiguousarray(X)
+    if _kernels is not None and X.dtype == data.dtype and indices.dtype == indptr.dtype:
+        out = np.zeros((n_row,) + X.shape[1:], dtype=X.dtype)
+        kernel = _kernels.csc_matvecs if layout == "csc" else _kernels.csr_matvecs
+        kernel(n_row, n_col, int(np.prod(X.shape[1:], dtype=np.int64)), indptr, indices, data, X.ravel(), out.ravel())
+        return out
+    cls = _sp.csc_matrix if layout == "csc" else _sp.csr_matrix
+    return np.asarray(cls((data, indices, indptr), shape=shape) @ X)
+
+
+def _column_product(row_of_each, num_rows, weights, group, values):
+    """(num_rows, n) CSC matrix with ``group`` entries per column (value row), times ``values``.
+
+    Column j holds the rows ``row_of_each[j*group:(j+1)*group]`` with entries ``weights`` (or
+    1), so each id adds its (weighted) value row to its output row.
     """
     nnz = row_of_each.size
     n = nnz // group
+    dtype = values.dtype
     data = np.ones(nnz, dtype=dtype) if weights is None else np.asarray(weights, dtype=dtype).ravel()
     indptr = np.arange(0, nnz + 1, group, dtype=np.int64)
     indices = row_of_each.astype(np.int64, copy=False)
-    mat = _sp.csc_matrix((num_rows, n), dtype=dtype)
-    # Assign the arrays directly: the constructor would re-validate and copy them.
-    mat.data, mat.indices, mat.indptr = data, indices, indptr
-    return mat
+    return sparse_matmul("csc", (num_rows, n), indptr, indices, data, values)
 
 
 def _as_rows(values, n):
@@ -80,15 +103,13 @@ def _scatter_product(row_of_each, num_rows, values, weights, group):
     n = values.shape[0]
     workers = _threads.num_threads()
     if n < PARALLEL_MIN_ROWS or workers < 2:
-        mat = _column_matrix(row_of_each, num_rows, weights, group, values.dtype)
-        return np.asarray(mat @ values)
+        return _column_product(row_of_each, num_rows, weights, group, values)
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)
     flat_weights = None if weights is None else np.asarray(weights).ravel()
 
     def part(a, b):
         w = None if flat_weights is None else flat_weights[a * group : b * group]
-        mat = _column_matrix(row_of_each[a * group : b * group], num_rows, w, group, values.dtype)
-        return np.asarray(mat @ values[a:b])
+        return _column_product(row_of_each[a * group : b * group], num_rows, w, group, values[a:b])
 
     parts = _threads.run_parallel([lambda a=bounds[i], b=bounds[i + 1]: part(a, b) for i in range(workers)])
     out = parts[0]

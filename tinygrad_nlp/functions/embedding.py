@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_nlp.core import Config, Function, Variable
-from tinygrad_nlp.sparse import SparseRows, scatter_add_dense, scatter_add_rows
+from tinygrad_nlp.sparse import SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
 
 __all__ = [
     "embedding", "embedding_bag", "embedding_dot", "check_ids", "InvalidIdError",
@@ -122,16 +122,12 @@ def embedding(W, idx, sparse=False):
     return Embedding(idx, sparse)(W)
 
 
-def _bag_matrix(idx, num_rows, weights, dtype):
-    """(N, V) CSR matrix whose row n holds ``weights[n, c]`` at column ``idx[n, c]``."""
-    import scipy.sparse as sp
-
+def _bag_product(idx, weights, W):
+    """``out[n] = sum_c weights[n, c] * W[idx[n, c]]`` as one CSR product (no (N, C, H) gather)."""
     N, C = idx.shape
-    mat = sp.csr_matrix((N, num_rows), dtype=dtype)
-    mat.data = weights.ravel().astype(dtype, copy=False)
-    mat.indices = idx.ravel().astype(np.int64, copy=False)
-    mat.indptr = np.arange(0, N * C + 1, C, dtype=np.int64)
-    return mat
+    indptr = np.arange(0, N * C + 1, C, dtype=np.int64)
+    data = weights.ravel().astype(W.dtype, copy=False)
+    return sparse_matmul("csr", (N, W.shape[0]), indptr, idx.ravel().astype(np.int64, copy=False), data, W)
 
 
 def _bag_weights(idx, mode, dtype):
@@ -155,7 +151,7 @@ class EmbeddingBag(Function):
         self.idx, self.weights, self.sparse = idx, weights, sparse
 
     def forward(self, W):
-        return np.asarray(_bag_matrix(self.idx, W.shape[0], self.weights, W.dtype) @ W)
+        return _bag_product(self.idx, self.weights, W)
 
     def backward_arrays(self, gy):
         W = self.inputs[0].data
