@@ -31,6 +31,8 @@ def _log_softmax(x, axis):
 
 
 class Softmax(Function):
+    """``exp(x) / sum(exp(x))`` along ``axis`` for ``x`` of any shape (float); same shape and dtype."""
+
     def __init__(self, axis=-1):
         self.axis = axis
 
@@ -57,6 +59,8 @@ def softmax(x, axis=-1):
 
 
 class LogSoftmax(Function):
+    """``x - logsumexp(x)`` along ``axis`` for ``x`` of any shape (float); same shape and dtype."""
+
     def __init__(self, axis=-1):
         self.axis = axis
 

@@ -45,6 +45,8 @@ class _Binary(Function):
 
 
 class Add(_Binary):
+    """``x0 + x1`` with numpy broadcasting; each input's gradient is summed back to its shape."""
+
     def forward(self, x0, x1):
         try:
             return x0 + x1
@@ -64,6 +66,8 @@ def add(x0, x1):
 
 
 class Sub(_Binary):
+    """``x0 - x1`` with numpy broadcasting."""
+
     def forward(self, x0, x1):
         try:
             return x0 - x1
@@ -88,6 +92,8 @@ def rsub(x0, x1):
 
 
 class Mul(_Binary):
+    """``x0 * x1`` element-wise with numpy broadcasting."""
+
     def forward(self, x0, x1):
         try:
             return x0 * x1
@@ -109,6 +115,8 @@ def mul(x0, x1):
 
 
 class Div(_Binary):
+    """``x0 / x1`` element-wise with numpy broadcasting."""
+
     def forward(self, x0, x1):
         try:
             return x0 / x1
@@ -137,6 +145,8 @@ def rdiv(x0, x1):
 
 
 class Neg(Function):
+    """``-x``; same shape and dtype as ``x``."""
+
     def forward(self, x):
         return -x
 
@@ -211,6 +221,8 @@ def rpow(x, c):
 
 
 class Exp(Function):
+    """``e ** x`` element-wise; same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.exp(x)
 
@@ -227,6 +239,8 @@ def exp(x):
 
 
 class Log(Function):
+    """Natural logarithm element-wise (``x > 0``); same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.log(x)
 
@@ -243,6 +257,8 @@ def log(x):
 
 
 class Sin(Function):
+    """``sin(x)`` element-wise; same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.sin(x)
 
@@ -254,10 +270,13 @@ class Sin(Function):
 
 
 def sin(x):
+    """Element-wise sine of a Variable/array of any shape (float); same shape and dtype."""
     return Sin()(x)
 
 
 class Cos(Function):
+    """``cos(x)`` element-wise; same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.cos(x)
 
@@ -269,10 +288,13 @@ class Cos(Function):
 
 
 def cos(x):
+    """Element-wise cosine of a Variable/array of any shape (float); same shape and dtype."""
     return Cos()(x)
 
 
 class Tanh(Function):
+    """``tanh(x)`` element-wise; same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.tanh(x)
 
@@ -286,10 +308,13 @@ class Tanh(Function):
 
 
 def tanh(x):
+    """Element-wise hyperbolic tangent of any shape (float); same shape and dtype."""
     return Tanh()(x)
 
 
 class Sigmoid(Function):
+    """``1 / (1 + exp(-x))`` element-wise, without overflow; same shape and dtype as ``x``."""
+
     def forward(self, x):
         # 0.5 * tanh(x / 2) + 0.5 equals 1 / (1 + exp(-x)) and never overflows.
         return np.tanh(x * 0.5) * 0.5 + 0.5
@@ -309,6 +334,8 @@ def sigmoid(x):
 
 
 class ReLU(Function):
+    """``max(x, 0)`` element-wise; same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.maximum(x, 0)
 
@@ -326,6 +353,8 @@ def relu(x):
 
 
 class Sqrt(Function):
+    """``sqrt(x)`` element-wise (``x >= 0``); same shape and dtype as ``x``."""
+
     def forward(self, x):
         return np.sqrt(x)
 
@@ -337,6 +366,7 @@ class Sqrt(Function):
 
 
 def sqrt(x):
+    """Element-wise square root of non-negative values of any shape (float); same shape and dtype."""
     return Sqrt()(x)
 
 

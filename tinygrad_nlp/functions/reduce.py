@@ -41,6 +41,8 @@ def _expand_array(gy, in_shape, axis, keepdims):
 
 
 class Sum(Function):
+    """Sum over ``axis`` (int, tuple or None for all); the backward broadcasts ``gy`` back to ``x``'s shape."""
+
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 
@@ -62,6 +64,8 @@ def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
 
 
 class Mean(Function):
+    """Mean over ``axis`` (int, tuple or None for all); the backward spreads ``gy / count`` over ``x``'s shape."""
+
     def __init__(self, axis, keepdims):
         self.axis, self.keepdims = axis, keepdims
 

@@ -29,6 +29,8 @@ def sum_to_array(x, shape):
 
 
 class Reshape(Function):
+    """``x.reshape(shape)``; the gradient is reshaped back to ``x``'s shape."""
+
     def __init__(self, shape):
         self.shape = shape
 
@@ -54,6 +56,8 @@ def reshape(x, shape):
 
 
 class Transpose(Function):
+    """``x.transpose(axes)`` (all axes reversed when ``axes`` is None); the backward applies the inverse permutation."""
+
     def __init__(self, axes=None):
         self.axes = None if axes is None else tuple(axes)
 
@@ -78,6 +82,8 @@ def transpose(x, axes=None):
 
 
 class BroadcastTo(Function):
+    """``np.broadcast_to(x, shape)``; the gradient is summed back to ``x``'s shape (``SumTo``)."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -103,6 +109,8 @@ def broadcast_to(x, shape):
 
 
 class SumTo(Function):
+    """Sum ``x`` over its broadcast axes down to ``shape``; the backward is ``BroadcastTo``."""
+
     def __init__(self, shape):
         self.shape = tuple(shape)
 
@@ -194,6 +202,8 @@ def get_item(x, index):
 
 
 class Concat(Function):
+    """Join several inputs along an existing ``axis``; the gradient is split back into their shapes."""
+
     def __init__(self, axis):
         self.axis = axis
 
@@ -229,6 +239,8 @@ def concat(xs, axis=0):
 
 
 class Stack(Function):
+    """Join same-shaped inputs along a new ``axis``; the gradient is split back along it."""
+
     def __init__(self, axis):
         self.axis = axis
 
