@@ -5,7 +5,7 @@ shared weight), times forward + backward through tinygrad_nlp, and prints micros
 beside the same forward ops in plain numpy measured in the same run. The ratio is the number to
 compare with other frameworks (the issue quotes PyTorch eager at about 14x, DeZero at about 27x).
 
-    python benchmarks/bench_overhead.py [--ops 2000] [--repeat 7] [--torch]
+    python benchmarks/bench_overhead.py [--ops 2000] [--rounds 5] [--no-torch]
 """
 
 import argparse
@@ -59,11 +59,38 @@ def best_of(fn, repeat):
     return min(times)
 
 
+def torch_chain_runner(x0, w0, n):
+    import torch
+
+    torch.set_num_threads(1)
+
+    def run_torch():
+        x = torch.tensor(x0, requires_grad=True)
+        w = torch.tensor(w0, requires_grad=True)
+        y = x
+        for i in range(n):
+            k = i % 5
+            if k == 0:
+                y = y + w
+            elif k == 1:
+                y = y * w
+            elif k == 2:
+                y = torch.tanh(y)
+            elif k == 3:
+                y = y - w
+            else:
+                y = torch.sin(y)
+        y.sum().backward()
+
+    return run_torch
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ops", type=int, default=2000)
-    p.add_argument("--repeat", type=int, default=7)
-    p.add_argument("--torch", action="store_true", help="also time PyTorch eager (if installed)")
+    p.add_argument("--repeat", type=int, default=5, help="timings per round (the best is kept)")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds over the implementations")
+    p.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is installed")
     args = p.parse_args()
     n = args.ops
     rng = np.random.default_rng(0)
@@ -82,36 +109,27 @@ def main():
         y = tg_chain(x, w, n)
         y.backward()
 
-    rows = []
-    for _ in range(2):  # alternate the measurements so machine noise hits all of them alike
-        rows.append((best_of(run_numpy, args.repeat), best_of(run_tg_forward, args.repeat), best_of(run_tg, args.repeat)))
-    t_np = min(r[0] for r in rows)
-    t_fwd = min(r[1] for r in rows)
-    t_tg = min(r[2] for r in rows)
-    us = lambda t: 1e6 * t / n  # noqa: E731
-    print(f"chain of {n} ops on 4x4 float32")
-    print(f"  numpy forward              {us(t_np):7.2f} us/op   1.0x")
-    print(f"  tinygrad_nlp no_grad fwd   {us(t_fwd):7.2f} us/op  {t_fwd / t_np:5.1f}x")
-    print(f"  tinygrad_nlp fwd+backward  {us(t_tg):7.2f} us/op  {t_tg / t_np:5.1f}x   <- autograd overhead ratio")
-    if args.torch:
+    runners = {"numpy": run_numpy, "no_grad": run_tg_forward, "autograd": run_tg}
+    if not args.no_torch:
         try:
-            import torch
+            runners["torch"] = torch_chain_runner(x0, w0, n)
         except ImportError:
-            print("  torch not installed")
-            return
-        torch.set_num_threads(1)
-
-        def run_torch():
-            x = torch.tensor(x0, requires_grad=True)
-            w = torch.tensor(w0, requires_grad=True)
-            y = x
-            for i in range(n):
-                k = i % 5
-                y = y + w if k == 0 else y * w if k == 1 else torch.tanh(y) if k == 2 else y - w if k == 3 else torch.sin(y)
-            y.sum().backward()
-
-        t_torch = best_of(run_torch, args.repeat)
-        print(f"  torch eager fwd+backward   {us(t_torch):7.2f} us/op  {t_torch / t_np:5.1f}x")
+            pass
+    best = {k: float("inf") for k in runners}
+    for _ in range(args.rounds):  # alternate so that machine noise hits every implementation alike
+        for name, fn in runners.items():
+            best[name] = min(best[name], best_of(fn, args.repeat))
+    us = lambda t: 1e6 * t / n  # noqa: E731
+    base = best["numpy"]
+    print(f"chain of {n} ops on 4x4 float32 (add, mul, tanh, sub, sin), best of {args.rounds} x {args.repeat}")
+    print(f"  numpy forward only             {us(base):7.2f} us/op   1.0x")
+    print(f"  tinygrad_nlp forward, no_grad  {us(best['no_grad']):7.2f} us/op  {best['no_grad'] / base:5.1f}x")
+    print(f"  tinygrad_nlp forward+backward  {us(best['autograd']):7.2f} us/op  {best['autograd'] / base:5.1f}x"
+          "   <- autograd overhead ratio")
+    if "torch" in best:
+        print(f"  PyTorch eager forward+backward {us(best['torch']):7.2f} us/op  {best['torch'] / base:5.1f}x")
+    else:
+        print("  (PyTorch not installed: pip install 'tinygrad_nlp[bench]' to time it in the same run)")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,16 @@ class LinearDecay:
         return f"LinearDecay(start={self.start}, end={self.end}, total_steps={self.total_steps})"
 
 
+# Below this many gradient elements in a step, updating in one thread is faster than two.
+PARALLEL_MIN_ELEMENTS = 200_000
+
+
+def _grad_size(g):
+    if isinstance(g, SparseRows):
+        return g.stored_size()
+    return g.data.size
+
+
 def _grad_parts(params):
     for p in params:
         g = p.grad
@@ -135,8 +145,13 @@ class Optimizer:
         for p in params:
             if id(p) not in self.state:
                 self.state[id(p)] = self.init_state(p)
-        # Parameters are independent: their updates (numpy releases the GIL) share the cores.
-        _threads.run_parallel([lambda p=p: self._update_one(p, lr) for p in params])
+        # Parameters are independent: their updates (numpy releases the GIL) share the cores,
+        # when there is enough work to pay for handing it to another thread.
+        if sum(_grad_size(p.grad) for p in params) >= PARALLEL_MIN_ELEMENTS:
+            _threads.run_parallel([lambda p=p: self._update_one(p, lr) for p in params])
+        else:
+            for p in params:
+                self._update_one(p, lr)
 
     def _update_one(self, p, lr):
         state = self.state[id(p)]

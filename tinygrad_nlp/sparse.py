@@ -210,6 +210,12 @@ class SparseRows:
     def ndim(self):
         return len(self.shape)
 
+    def stored_size(self):
+        """Number of stored gradient values (before coalescing): the work an update will do."""
+        if self._parts is None:
+            return self._values.size
+        return sum(v.size for _, v in self._parts)
+
     @property
     def data(self):
         """The dense gradient as an ndarray (same as ``to_dense()``; allocates (V, H))."""
