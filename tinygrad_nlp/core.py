@@ -143,18 +143,22 @@ class Variable:
     # ----- array-like properties -----
     @property
     def shape(self):
+        """Shape of ``data`` (tuple of ints)."""
         return self.data.shape
 
     @property
     def ndim(self):
+        """Number of dimensions of ``data`` (int)."""
         return self.data.ndim
 
     @property
     def size(self):
+        """Number of elements of ``data`` (int)."""
         return self.data.size
 
     @property
     def dtype(self):
+        """numpy dtype of ``data`` (float32 or float64 for anything that gets gradients)."""
         return self.data.dtype
 
     def __len__(self):
@@ -178,6 +182,7 @@ class Variable:
         return self.data.item()
 
     def set_creator(self, func):
+        """Record ``func`` as the Function that produced this Variable (sets ``generation``)."""
         self.creator = func
         self.generation = func.generation + 1
 
@@ -226,12 +231,15 @@ class Variable:
 
     @property
     def T(self):
+        """Transpose with all axes reversed (a graph node, like ``transpose()``)."""
         return _F.transpose(self)
 
     def sum(self, axis=None, keepdims=False):
+        """Sum over ``axis`` (int, tuple or None for all); see ``functions.sum``."""
         return _F.sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False):
+        """Mean over ``axis`` (int, tuple or None for all); see ``functions.mean``."""
         return _F.mean(self, axis, keepdims)
 
 

@@ -274,6 +274,7 @@ class Trainer:
     # ----- reporting -----
     @property
     def targets_per_second(self):
+        """Training throughput so far: targets (rows) trained per second of training (float)."""
         return self.targets_seen / self.seconds if self.seconds else 0.0
 
     def plot(self, path, title=None):

@@ -649,6 +649,7 @@ class AnalogyResult:
 
     @property
     def accuracy(self):
+        """``correct / total`` as a float in [0, 1] (NaN when no question was answerable)."""
         return self.correct / self.total if self.total else math.nan
 
     def summary(self):
@@ -684,9 +685,11 @@ class WordPairResult:
 
     @property
     def oov_ratio(self):
+        """Fraction (0..1) of the file's pairs left out because a word is not in the vocabulary."""
         return (self.pairs_total - self.pairs_used) / self.pairs_total if self.pairs_total else math.nan
 
     def summary(self):
+        """One line: Spearman and Pearson correlations, pairs used and the out-of-vocabulary share."""
         return (f"Spearman {self.spearman:.4f}  Pearson {self.pearson:.4f}  over {self.pairs_used} of "
                 f"{self.pairs_total} pairs (out of vocabulary: {100.0 * self.oov_ratio:.1f}%)")
 

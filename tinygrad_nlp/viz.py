@@ -40,10 +40,12 @@ class Graph:
 
     @property
     def variables(self):
+        """The Variable nodes, in discovery order (list)."""
         return [n for n in self.nodes if isinstance(n, Variable)]
 
     @property
     def functions(self):
+        """The Function nodes, in discovery order (list)."""
         return [n for n in self.nodes if isinstance(n, Function)]
 
 
