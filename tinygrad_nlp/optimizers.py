@@ -124,6 +124,7 @@ class Optimizer:
         return self
 
     def params(self):
+        """The Parameters being optimized (list), from the ``setup`` target; RuntimeError before ``setup``."""
         if self.target is None:
             raise RuntimeError(f"{type(self).__name__}.setup(model) must be called before update()")
         if hasattr(self.target, "params"):
@@ -172,12 +173,15 @@ class Optimizer:
             self.update_dense(state, p.data, grad, lr)
 
     def init_state(self, param):
+        """Per-parameter state (dict of ndarrays shaped like ``param.data``), created at its first update."""
         return {}
 
     def update_dense(self, state, data, grad, lr):
+        """Update ``data`` (V, H) in place from a dense ``grad`` of the same shape and dtype (subclass hook)."""
         raise NotImplementedError
 
     def update_sparse(self, state, data, rows, grad, lr):
+        """Update rows ``rows`` (int64, (R,)) of ``data`` in place from ``grad`` (R, H) (subclass hook)."""
         raise NotImplementedError
 
     # ----- state for checkpoints -----

@@ -208,6 +208,7 @@ class SparseRows:
 
     @property
     def ndim(self):
+        """Number of dimensions of the dense gradient (2 for a (V, H) matrix)."""
         return len(self.shape)
 
     def stored_size(self):
