@@ -282,6 +282,15 @@ def test_softmax_cross_entropy_matches_the_book_with_labels_and_one_hot():
         assert np.allclose(xv.grad.data, ref_grad)
 
 
+def test_softmax_cross_entropy_accepts_the_seeds_int32_one_hot():
+    x = rng.normal(size=(4, 3)).astype(np.float32)
+    t = np.array([1, 2, 0, 2])
+    onehot = np.eye(3, dtype=np.int32)[t]  # what the seed's convert_one_hot returns
+    a = F.softmax_cross_entropy(x, onehot)
+    b = F.softmax_cross_entropy(x, t)
+    assert a.dtype == np.float32 and float(a.data) == pytest.approx(float(b.data), rel=1e-6)
+
+
 def test_softmax_cross_entropy_gradients_and_ignore_index():
     x = rng.normal(size=(5, 4))
     t = np.array([0, 3, -100, 1, -100])
@@ -313,6 +322,7 @@ def test_softmax_cross_entropy_stable_with_huge_logits():
         (np.array([0, 1]), r"labels of shape \(2,\) do not match logits of shape \(3, 5\)"),
         (np.array([0.0, 1.0, 2.0]), r"must be integers"),
         (np.ones((3, 4)), r"labels of shape \(3, 4\)"),
+        (np.array([["a"] * 5] * 3), r"must be numbers"),
     ],
 )
 def test_softmax_cross_entropy_rejects_bad_labels(t, pattern):

@@ -88,7 +88,12 @@ def _check_labels(x_shape, t):
     """Classify ``t`` as integer labels or probabilities for logits of ``x_shape``; validate."""
     t = t.data if isinstance(t, Variable) else np.asarray(t)
     C = x_shape[-1]
-    if t.shape == x_shape and t.dtype.kind == "f":
+    if t.shape == x_shape and len(x_shape) > 0:
+        # Probabilities or one-hot rows (the seed's convert_one_hot gives int32 ones).
+        if t.dtype.kind not in "fiub":
+            raise ValueError(f"softmax_cross_entropy: target rows must be numbers, got dtype {t.dtype}")
+        if t.dtype.kind != "f":
+            t = t.astype(np.float64)
         return t, False
     if t.shape == x_shape[:-1]:
         if t.dtype.kind not in "iu":
@@ -185,6 +190,8 @@ def softmax_cross_entropy(x, t, ignore_index=None):
     if x.ndim < 1:
         raise ValueError("softmax_cross_entropy: logits need at least one dimension (classes)")
     t, is_label = _check_labels(x.shape, t)
+    if not is_label and x.dtype.kind == "f":
+        t = t.astype(x.dtype, copy=False)
     if is_label:
         check = t if ignore_index is None else t[t != ignore_index]
         check_ids(check, x.shape[-1], what="label")
