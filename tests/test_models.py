@@ -182,3 +182,27 @@ def test_cbow_dynamic_window_weights_follow_word2vec():
     ref = F.negative_sampling_loss(h, model.out_embed.W, target, extra["negatives"])
     assert float(loss.data) == pytest.approx(float(ref.data))
     assert "window" in model.random_generators() and "sampler" in model.random_generators()
+
+
+def test_skipgram_dynamic_window_drops_far_pairs():
+    corpus, contexts, target = make_ns_data(V=25, N=12, window=2)
+    model = SkipGram(25, 6, 2, corpus, sample_size=3, seed=4, dynamic_window=True, dtype=np.float64)
+    model.out_embed.W.data = np.random.default_rng(2).normal(size=(25, 6)) * 0.3
+    extra = model.prepare_batch(contexts, target)
+    weights = extra["weights"]
+    keep = weights.reshape(-1) > 0
+    assert 0 < keep.sum() < keep.size
+    loss = model(contexts, target, **extra)
+    centres = np.repeat(target, 4)[keep]
+    h = F.embedding(model.in_embed.W, centres)
+    ref = F.negative_sampling_loss(h, model.out_embed.W, contexts.reshape(-1)[keep], extra["negatives"][keep])
+    assert float(loss.data) == pytest.approx(float(ref.data) * keep.sum() / len(target))
+    all_kept = model(contexts, target, negatives=extra["negatives"], weights=np.ones_like(weights))
+    model.dynamic_window = False
+    assert float(all_kept.data) == pytest.approx(float(model(contexts, target, negatives=extra["negatives"]).data))
+    model.dynamic_window = True
+    from tinygrad_nlp.train import Trainer
+
+    Trainer(model, Adam().setup(model), progress=False).fit(contexts, target, max_epoch=1, batch_size=5)
+    with pytest.raises(ValueError, match="weights of shape"):
+        model(contexts, target, weights=np.ones((3, 3)))

@@ -61,7 +61,7 @@ def build_model(kind, vocab_size, hidden, window, corpus, negative, seed, dynami
     if kind == "cbow":
         return CBOW(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed, dynamic_window=dynamic_window)
     if kind == "skipgram":
-        return SkipGram(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed)
+        return SkipGram(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed, dynamic_window=dynamic_window)
     if kind == "simple-cbow":
         return SimpleCBOW(vocab_size, hidden, window_size=window, seed=seed)
     raise ValueError(f"unknown model {kind!r}: choose cbow, skipgram or simple-cbow")
@@ -121,6 +121,8 @@ def cmd_train(args, demo=False):
         train_corpus = text.subsample(corpus, counts, t=args.subsample, seed=args.seed)
     contexts, target = text.create_contexts_target(train_corpus, recipe["window"])
     _print(f"corpus {name}: {len(corpus):,} tokens, {V:,} words; {len(target):,} training targets")
+    if recipe["model"] == "simple-cbow":
+        recipe["dynamic_window"] = False  # SimpleCBOW averages a fixed window
     model = build_model(recipe["model"], V, recipe["hidden"], recipe["window"], corpus, recipe["negative"], args.seed,
                         dynamic_window=recipe["dynamic_window"])
     optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], recipe["decay"], args.clip_norm).setup(model)
@@ -240,7 +242,7 @@ def cmd_graph(args):
 
 # ----- argument parsing -----
 def _add_train_options(p, demo=False):
-    p.add_argument("--corpus", default="demo" if demo else "demo",
+    p.add_argument("--corpus", default="demo" if demo else None, required=not demo,
                    help='"demo" (built in), "ptb" (Penn Treebank; see --ptb-dir), "ptb:valid", or a text file')
     p.add_argument("--ptb-dir", default=None, help="directory with ptb.*.txt (else $TINYGRAD_NLP_PTB_DIR, the cache, download)")
     p.add_argument("--model", choices=["cbow", "skipgram", "simple-cbow"], default=None)

@@ -20,7 +20,7 @@ from tinygrad_nlp import viz
 from tinygrad_nlp.core import no_grad
 from tinygrad_nlp.layers import Embedding, Layer, Linear
 
-__all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram"]
+__all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "nearest_words"]
 
 
 class Model(Layer):
@@ -182,23 +182,36 @@ class SkipGram(_NegativeSamplingModel):
     ``model(contexts, target)`` returns, averaged over the batch, the sum over the
     2*window_size context positions of the negative-sampling loss (the book's SkipGram).
     ``negatives`` may be given with shape (N * 2*window_size, K), one row per (target, context)
-    pair in row-major order.
+    pair in row-major order. ``dynamic_window=True`` leaves out, per row, the pairs beyond a
+    random distance 1..window_size, as word2vec does (``weights`` (N, 2*window_size): pairs with
+    weight 0 are left out).
     """
 
     @staticmethod
     def _positives(contexts, target):
         return contexts.reshape(-1)
 
-    def forward(self, contexts, target, negatives=None):
+    def forward(self, contexts, target, negatives=None, weights=None):
         contexts, target = _check_batch(contexts, target, self.window_size)
-        C = contexts.shape[1]
+        N, C = contexts.shape
         positives = contexts.reshape(-1)
         if negatives is None:
             negatives = self.sample_negatives(positives)
-        # One gathered row per (target, context) pair: the target's vector repeated C times.
-        h = self.in_embed(np.repeat(target, C))
+        negatives = np.asarray(negatives)
+        centres = np.repeat(target, C)  # one row per (target, context) pair
+        if weights is None and self.dynamic_window:
+            weights = self.window_weights(N)
+        if weights is not None:
+            weights = np.asarray(weights)
+            if weights.shape != contexts.shape:
+                raise ValueError(f"weights of shape {weights.shape} must match contexts of shape {contexts.shape}")
+            keep = weights.reshape(-1) > 0
+            positives, negatives, centres = positives[keep], negatives[keep], centres[keep]
+        h = self.in_embed(centres)  # the target's vector, gathered once per kept pair
         h.name = "h"
-        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse) * float(C)
+        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse)
+        # negative_sampling_loss averages over the pairs; the book sums over context positions.
+        loss = loss * float(len(centres) / max(N, 1))
         loss.name = "loss"
         return loss
 
