@@ -745,17 +745,18 @@ def test_checkpoint_of_another_optimizer_is_refused(tmp_path):
         {"meta.eval": 5},
         {"meta.seconds": "x"},
         {"meta.targets_seen": "x"},
+        {"meta.epoch": float("inf")},
         {"meta.rng": {"bit_generator": "MT19937"}},
         {"meta.generators": {"sampler": 3, "window": 4}},
         {"model/in_embed.W": np.zeros((40, 8), np.int64)},
     ],
     ids=["history-2d", "history-strings", "meta-eval-not-a-list", "meta-seconds-not-a-number",
-         "meta-targets-seen-not-a-number", "meta-rng-of-another-kind", "meta-generator-not-a-state", "integer-weights"],
+         "meta-targets-seen-not-a-number", "meta-epoch-infinite", "meta-rng-of-another-kind", "meta-generator-not-a-state", "integer-weights"],
 )
 @pytest.mark.xfail(strict=True, reason="train.py Trainer.load_checkpoint validates the weights, meta['epoch'], "
                    "'epoch_loss' and the optimizer state first, but then assigns the weights and only afterwards "
                    "converts history/loss, 'eval', 'seconds', 'targets_seen' (TypeError/ValueError without the "
-                   "file name) and restores the generator states after the optimizer state: each case raises "
+                   "file name; int(meta['epoch']) of Infinity raises OverflowError) and restores the generator states after the optimizer state: each case raises "
                    "with the model or optimizer already changed; integer weights are cast silently where "
                    "Layer.load_weights refuses a dtype-kind mismatch")
 def test_damaged_checkpoint_raises_value_error_and_changes_nothing(tmp_path, change):
