@@ -190,8 +190,11 @@ def softmax_cross_entropy(x, t, ignore_index=None):
     if x.ndim < 1:
         raise ValueError("softmax_cross_entropy: logits need at least one dimension (classes)")
     t, is_label = _check_labels(x.shape, t)
-    if not is_label and x.dtype.kind == "f":
-        t = t.astype(x.dtype, copy=False)
+    if not is_label:
+        if t.size and not (t.min() >= 0 and np.all(np.isfinite(t))):
+            raise ValueError("softmax_cross_entropy: probability targets must be finite and >= 0")
+        if x.dtype.kind == "f":
+            t = t.astype(x.dtype, copy=False)
     if is_label:
         check = t if ignore_index is None else t[t != ignore_index]
         check_ids(check, x.shape[-1], what="label")
@@ -257,9 +260,11 @@ def sigmoid_cross_entropy(x, t, reduction="mean"):
         raise ValueError(f"sigmoid_cross_entropy: targets of shape {t.shape} must match logits of shape {x.shape}")
     if reduction not in REDUCTIONS:
         raise ValueError(f"sigmoid_cross_entropy: reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    if t.size and (t.min() < 0 or t.max() > 1):
-        bad = (t.min() if t.min() < 0 else t.max()).item()
-        raise ValueError(f"sigmoid_cross_entropy: targets must lie in [0, 1], got {bad!r}")
+    if t.size:
+        lo, hi = t.min(), t.max()
+        if not (lo >= 0 and hi <= 1):  # NaN fails both comparisons
+            bad = lo if not lo >= 0 else hi
+            raise ValueError(f"sigmoid_cross_entropy: targets must lie in [0, 1], got {bad.item()!r}")
     if x.dtype.kind == "f":
         t = t.astype(x.dtype, copy=False)
     return SigmoidCrossEntropy(t, reduction)(x)
@@ -283,6 +288,9 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False):
         raise ValueError(
             f"negative_sampling_loss: target must be (N,) and negatives (N, K); got {target.shape} and {negatives.shape}"
         )
+    V = W.shape[0]
+    check_ids(target, V, what="target id")  # before concatenating: bools would become ids 0/1
+    check_ids(negatives, V, what="negative id")
     idx = np.concatenate([target[:, None], negatives], axis=1)
     scores = embedding_dot(W, h, idx, sparse=sparse)
     scores.name = "scores"

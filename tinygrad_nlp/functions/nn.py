@@ -25,6 +25,14 @@ def _check_matmul(a_shape, b_shape, what="matmul"):
             f"the last axis of the first ({k_a}) must equal the "
             f"{'only' if len(b_shape) == 1 else 'second-to-last'} axis of the second ({k_b})"
         )
+    if len(a_shape) > 2 or len(b_shape) > 2:
+        try:
+            np.broadcast_shapes(a_shape[:-2], b_shape[:-2])
+        except ValueError:
+            raise ValueError(
+                f"{what}: shapes {a_shape} and {b_shape} have batch dimensions {a_shape[:-2]} and "
+                f"{b_shape[:-2]} that cannot be broadcast together"
+            ) from None
 
 
 def _mT(x):
@@ -78,6 +86,9 @@ class Linear(Function):
         _check_matmul(x.shape, W.shape, "linear")
         y = x @ W
         if b is not None:
+            if b.shape not in ((W.shape[1],), (1, W.shape[1])):
+                raise ValueError(f"linear: bias of shape {b.shape} does not fit outputs of shape {y.shape}: "
+                                 f"it must have shape ({W.shape[1]},)")
             y += b
         return y
 

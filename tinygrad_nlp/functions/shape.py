@@ -115,6 +115,13 @@ class SumTo(Function):
         self.shape = tuple(shape)
 
     def forward(self, x):
+        try:
+            reachable = np.broadcast_shapes(self.shape, x.shape) == x.shape
+        except ValueError:
+            reachable = False
+        if not reachable:
+            raise ValueError(f"sum_to: an array of shape {x.shape} cannot be summed to shape {self.shape} "
+                             f"(shape {self.shape} does not broadcast to {x.shape})")
         return sum_to_array(x, self.shape)
 
     def backward(self, gy):
