@@ -136,11 +136,11 @@ def test_models_validate_their_inputs():
         model(contexts[:, :2], target)
     with pytest.raises(ValueError, match="target has 3 rows but contexts have"):
         model(contexts, target[:3])
-    with pytest.raises(ValueError, match="window_size must be >= 1"):
+    with pytest.raises(ValueError, match="window_size must be >= 1, got 0"):
         CBOW(30, 4, 0, corpus)
     with pytest.raises(ValueError, match="corpus holds id 30"):
         CBOW(30, 4, 2, np.append(corpus, 30))
-    with pytest.raises(F.InvalidIdError, match="id 99"):
+    with pytest.raises(F.InvalidIdError, match="context id 99"):
         model(np.full_like(contexts, 99), target)
 
 

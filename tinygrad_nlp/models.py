@@ -44,15 +44,28 @@ class Model(Layer):
         return {}
 
 
-def _check_batch(contexts, target, window_size=None):
+def _check_window(window_size):
+    if isinstance(window_size, bool) or not isinstance(window_size, (int, np.integer)):
+        raise ValueError(f"window_size must be an integer, got {window_size!r}")
+    if window_size < 1:
+        raise ValueError(f"window_size must be >= 1, got {window_size}")
+    return int(window_size)
+
+
+def _check_batch(contexts, target, window_size, vocab_size, target_ids=True):
+    """Validate a (contexts, target) batch: shapes, and ids in [0, vocab_size) named if not
+    (``target_ids=False`` leaves the targets to the loss, which checks labels itself)."""
     contexts = np.asarray(contexts)
     target = np.asarray(target)
     if contexts.ndim != 2:
         raise ValueError(f"contexts must have shape (N, 2*window_size), got {contexts.shape}")
-    if window_size is not None and contexts.shape[1] != 2 * window_size:
+    if contexts.shape[1] != 2 * window_size:
         raise ValueError(f"contexts have {contexts.shape[1]} columns but window_size={window_size} needs {2 * window_size}")
     if target.shape[:1] != contexts.shape[:1]:
         raise ValueError(f"target has {target.shape[0] if target.ndim else 0} rows but contexts have {contexts.shape[0]}")
+    F.check_ids(contexts, vocab_size, what="context id")
+    if target_ids:
+        F.check_ids(target, vocab_size, what="target id")
     return contexts, target
 
 
@@ -68,7 +81,7 @@ class SimpleCBOW(Model):
         super().__init__()
         rng = np.random.default_rng(seed)
         V, H = vocab_size, hidden_size
-        self.window_size = window_size
+        self.vocab_size, self.window_size = V, _check_window(window_size)
         self.in_embed = Embedding(V, H, dtype=dtype, W=0.01 * rng.standard_normal((V, H)), name="W_in")
         self.out = Linear(H, V, nobias=True, dtype=dtype, W=0.01 * rng.standard_normal((H, V)))
         self.out.W.name = "W_out"
@@ -82,7 +95,7 @@ class SimpleCBOW(Model):
         return score
 
     def forward(self, contexts, target):
-        contexts, target = _check_batch(contexts, target, self.window_size)
+        contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size, target_ids=False)
         loss = F.softmax_cross_entropy(self.predict(contexts), target)
         loss.name = "loss"
         return loss
@@ -95,9 +108,9 @@ class _NegativeSamplingModel(Model):
                  sparse=True, seed=None, dtype=np.float32, dynamic_window=False):
         super().__init__()
         from tinygrad_nlp.text import UnigramSampler
+        from tinygrad_nlp.text.contexts import check_corpus
 
-        if window_size < 1:
-            raise ValueError(f"window_size must be >= 1, got {window_size}")
+        window_size = _check_window(window_size)
         V, H = vocab_size, hidden_size
         rng = np.random.default_rng(seed)
         self.vocab_size, self.hidden_size, self.window_size = V, H, window_size
@@ -109,10 +122,11 @@ class _NegativeSamplingModel(Model):
         W_in /= H
         self.in_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=W_in, name="W_in")
         self.out_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=np.zeros((V, H), dtype), name="W_out")
-        corpus = np.asarray(corpus).ravel()
-        if corpus.size and (corpus.min() < 0 or corpus.max() >= V):
-            bad = int(corpus.min()) if corpus.min() < 0 else int(corpus.max())
-            raise ValueError(f"corpus holds id {bad} but ids must lie in [0, vocab_size={V})")
+        corpus = check_corpus(corpus)
+        if corpus.size == 0:
+            raise ValueError("corpus is empty: the negative sampler needs word counts")
+        if corpus.max() >= V:
+            raise ValueError(f"corpus holds id {int(corpus.max())} but ids must lie in [0, vocab_size={V})")
         self.sampler = UnigramSampler.from_counts(
             np.bincount(corpus, minlength=V), power=power, sample_size=sample_size,
             seed=None if seed is None else int(rng.integers(2**63)),
@@ -164,7 +178,7 @@ class CBOW(_NegativeSamplingModel):
         return target
 
     def forward(self, contexts, target, negatives=None, weights=None):
-        contexts, target = _check_batch(contexts, target, self.window_size)
+        contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         if negatives is None:
             negatives = self.sample_negatives(target)
         if weights is None and self.dynamic_window:
@@ -192,7 +206,7 @@ class SkipGram(_NegativeSamplingModel):
         return contexts.reshape(-1)
 
     def forward(self, contexts, target, negatives=None, weights=None):
-        contexts, target = _check_batch(contexts, target, self.window_size)
+        contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         N, C = contexts.shape
         positives = contexts.reshape(-1)
         if negatives is None:
