@@ -59,6 +59,19 @@ def _grad_size(g):
     return g.data.size
 
 
+def _finite_sum(a):
+    """True when every element of ``a`` is finite (one float64 reduction: NaN and inf propagate)."""
+    return bool(np.isfinite(np.sum(a, dtype=np.float64))) if a.size else True
+
+
+def _commit(writes):
+    for array, rows, new in writes:
+        if rows is None:
+            array[...] = new
+        else:
+            array[rows] = new
+
+
 def _grad_parts(params):
     for p in params:
         g = p.grad
@@ -96,8 +109,12 @@ class Optimizer:
     """Base class: ``setup(model_or_params)``, then ``update()`` after each backward pass.
 
     Subclasses implement ``update_dense(state, data, grad, lr)`` and
-    ``update_sparse(state, data, rows, grad_rows, lr)`` on ndarrays; they update ``data`` in
-    place and must not modify the gradient arrays (the engine may share them).
+    ``update_sparse(state, data, rows, grad_rows, lr)`` on ndarrays. They do not write: they
+    return the writes of the step as ``(array, rows, new_values)`` triples (``rows`` None for
+    the whole array), and must not modify the gradient arrays (the engine may share them).
+    ``update`` checks every new value is finite before committing any write, so a step that
+    would put NaN or inf into the weights or the state raises ``FloatingPointError`` and
+    changes nothing.
     """
 
     def __init__(self, lr, clip_norm=None, weight_decay=0.0):
@@ -137,24 +154,44 @@ class Optimizer:
             self.schedule.total_steps = total_steps
 
     def update(self):
-        """Apply one step to every Parameter that has a gradient."""
+        """Apply one step to every Parameter that has a gradient.
+
+        Raises ``FloatingPointError`` naming the parameter, and changes nothing, when a gradient
+        or the step's result is NaN or infinite.
+        """
         params = [p for p in self.params() if p.grad is not None]
+        for p in params:
+            if not _finite_sum(p.grad.values if isinstance(p.grad, SparseRows) else p.grad.data):
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the gradient of parameter {self._name_of(p)} holds NaN or inf; "
+                    "no update was applied"
+                )
         if self.clip_norm is not None:
             clip_grad_norm(params, self.clip_norm)
         lr = self.lr
-        self.step += 1
         for p in params:
             if id(p) not in self.state:
                 self.state[id(p)] = self.init_state(p)
         # Parameters are independent: their updates (numpy releases the GIL) share the cores,
         # when there is enough work to pay for handing it to another thread.
-        if sum(_grad_size(p.grad) for p in params) >= PARALLEL_MIN_ELEMENTS:
-            _threads.run_parallel([lambda p=p: self._update_one(p, lr) for p in params])
-        else:
-            for p in params:
-                self._update_one(p, lr)
+        parallel = sum(_grad_size(p.grad) for p in params) >= PARALLEL_MIN_ELEMENTS
+        run = _threads.run_parallel if parallel else (lambda tasks: [t() for t in tasks])
+        plans = run([lambda p=p: self._plan_one(p, lr) for p in params])
+        for p, (writes, finite) in zip(params, plans):
+            if not finite:
+                raise FloatingPointError(
+                    f"{type(self).__name__}: this step would make parameter {self._name_of(p)} (or its optimizer "
+                    f"state) NaN or inf at lr={lr:g}; nothing was changed - lower the learning rate"
+                )
+        run([lambda w=writes: _commit(w) for writes, _ in plans])
+        self.step += 1
 
-    def _update_one(self, p, lr):
+    def _name_of(self, p):
+        name = _param_names(self.target).get(id(p)) if self.target is not None else None
+        return repr(name or p.name or f"of shape {p.data.shape}")
+
+    def _plan_one(self, p, lr):
+        """The writes of one parameter's step and whether all their values are finite."""
         state = self.state[id(p)]
         g = p.grad
         if isinstance(g, SparseRows):
@@ -163,25 +200,27 @@ class Optimizer:
                 values = values.astype(p.data.dtype)
             if self.weight_decay:
                 values = values + self.weight_decay * p.data[rows]
-            self.update_sparse(state, p.data, rows, values, lr)
+            writes = self.update_sparse(state, p.data, rows, values, lr)
         else:
             grad = g.data
             if grad.dtype != p.data.dtype:
                 grad = grad.astype(p.data.dtype)
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
-            self.update_dense(state, p.data, grad, lr)
+            writes = self.update_dense(state, p.data, grad, lr)
+        return writes, all(_finite_sum(new) for _, _, new in writes)
 
     def init_state(self, param):
         """Per-parameter state (dict of ndarrays shaped like ``param.data``), created at its first update."""
         return {}
 
     def update_dense(self, state, data, grad, lr):
-        """Update ``data`` (V, H) in place from a dense ``grad`` of the same shape and dtype (subclass hook)."""
+        """The writes ``[(array, None, new)]`` of a step from a dense ``grad`` shaped like ``data`` (subclass hook)."""
         raise NotImplementedError
 
     def update_sparse(self, state, data, rows, grad, lr):
-        """Update rows ``rows`` (int64, (R,)) of ``data`` in place from ``grad`` (R, H) (subclass hook)."""
+        """The writes ``[(array, rows, new_rows)]`` of a step from ``grad`` (R, H) for rows ``rows``
+        (sorted unique int64, (R,)) of ``data`` (subclass hook)."""
         raise NotImplementedError
 
     # ----- state for checkpoints -----
@@ -234,10 +273,10 @@ class SGD(Optimizer):
         super().__init__(lr, clip_norm, weight_decay)
 
     def update_dense(self, state, data, grad, lr):
-        data -= data.dtype.type(lr) * grad
+        return [(data, None, data - data.dtype.type(lr) * grad)]
 
     def update_sparse(self, state, data, rows, grad, lr):
-        data[rows] -= data.dtype.type(lr) * grad
+        return [(data, rows, data[rows] - data.dtype.type(lr) * grad)]
 
 
 class MomentumSGD(Optimizer):
@@ -251,15 +290,12 @@ class MomentumSGD(Optimizer):
         return {"v": np.zeros_like(param.data)}
 
     def update_dense(self, state, data, grad, lr):
-        v = state["v"]
-        v *= self.momentum
-        v -= data.dtype.type(lr) * grad
-        data += v
+        v = state["v"] * data.dtype.type(self.momentum) - data.dtype.type(lr) * grad
+        return [(state["v"], None, v), (data, None, data + v)]
 
     def update_sparse(self, state, data, rows, grad, lr):
-        v = state["v"][rows] * self.momentum - data.dtype.type(lr) * grad
-        state["v"][rows] = v
-        data[rows] += v
+        v = state["v"][rows] * data.dtype.type(self.momentum) - data.dtype.type(lr) * grad
+        return [(state["v"], rows, v), (data, rows, data[rows] + v)]
 
 
 class AdaGrad(Optimizer):
@@ -272,15 +308,17 @@ class AdaGrad(Optimizer):
     def init_state(self, param):
         return {"h": np.zeros_like(param.data)}
 
+    def _step(self, h, w, grad, lr):
+        h = h + grad * grad
+        return h, w - w.dtype.type(lr) * grad / (np.sqrt(h) + w.dtype.type(self.eps))
+
     def update_dense(self, state, data, grad, lr):
-        h = state["h"]
-        h += grad * grad
-        data -= data.dtype.type(lr) * grad / (np.sqrt(h) + self.eps)
+        h, w = self._step(state["h"], data, grad, lr)
+        return [(state["h"], None, h), (data, None, w)]
 
     def update_sparse(self, state, data, rows, grad, lr):
-        h = state["h"][rows] + grad * grad
-        state["h"][rows] = h
-        data[rows] -= data.dtype.type(lr) * grad / (np.sqrt(h) + self.eps)
+        h, w = self._step(state["h"][rows], data[rows], grad, lr)
+        return [(state["h"], rows, h), (data, rows, w)]
 
 
 class Adam(Optimizer):
@@ -299,36 +337,31 @@ class Adam(Optimizer):
         return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
 
     def _step_size(self, lr):
-        t = self.step  # already incremented for this update
+        t = self.step + 1  # the update being planned
         return lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
 
-    def update_dense(self, state, data, grad, lr):
-        m, v = state["m"], state["v"]
-        b1, b2 = data.dtype.type(self.beta1), data.dtype.type(self.beta2)
-        m *= b1
-        m += (1 - b1) * grad
-        v *= b2
-        v += (1 - b2) * (grad * grad)
-        data -= data.dtype.type(self._step_size(lr)) * m / (np.sqrt(v) + data.dtype.type(self.eps))
-
-    def update_sparse(self, state, data, rows, grad, lr):
-        dt = data.dtype.type
+    def _step(self, m, v, w, grad, lr):
+        """New (m, v, w) from gathered rows ``m``, ``v``, ``w`` (fresh arrays, modified in place)."""
+        dt = w.dtype.type
         b1, b2 = dt(self.beta1), dt(self.beta2)
         tmp = np.multiply(grad, 1 - b1)
-        m = state["m"][rows]
         m *= b1
         m += tmp
-        state["m"][rows] = m
         np.multiply(grad, grad, out=tmp)
         tmp *= 1 - b2
-        v = state["v"][rows]
         v *= b2
         v += tmp
-        state["v"][rows] = v
-        np.sqrt(v, out=v)
-        v += dt(self.eps)
-        np.divide(m, v, out=m)
-        m *= dt(self._step_size(lr))
-        w = data[rows]
-        w -= m
-        data[rows] = w
+        np.sqrt(v, out=tmp)
+        tmp += dt(self.eps)
+        np.divide(m, tmp, out=tmp)
+        tmp *= dt(self._step_size(lr))
+        w -= tmp
+        return m, v, w
+
+    def update_dense(self, state, data, grad, lr):
+        m, v, w = self._step(state["m"].copy(), state["v"].copy(), data.copy(), grad, lr)
+        return [(state["m"], None, m), (state["v"], None, v), (data, None, w)]
+
+    def update_sparse(self, state, data, rows, grad, lr):
+        m, v, w = self._step(state["m"][rows], state["v"][rows], data[rows], grad, lr)
+        return [(state["m"], rows, m), (state["v"], rows, v), (data, rows, w)]
