@@ -183,7 +183,10 @@ class Trainer:
                     )
                 self.model.cleargrads()
                 loss.backward()
-                self.optimizer.update()
+                try:
+                    self.optimizer.update()  # refuses (changing nothing) to write NaN/inf
+                except FloatingPointError as err:
+                    raise FloatingPointError(f"at epoch {epoch}, step {step}: {err}") from None
                 self.loss_history.append(value)
                 total += value
                 count += 1
@@ -227,48 +230,77 @@ class Trainer:
     def load_checkpoint(self, path):
         """Restore everything :meth:`save_checkpoint` wrote.
 
-        Everything is validated against the model before anything changes: a checkpoint of
-        another model, or a corrupt one, raises ``ValueError`` naming the file and the problem.
+        Everything is read and validated against the model before anything changes: a
+        checkpoint of another model, or a corrupt one, raises ``ValueError`` naming the file and
+        the problem and leaves the trainer, model and optimizer as they were.
         """
         arrays = load_npz(path)
         if "meta" not in arrays:
             raise ValueError(f"{path}: not a tinygrad_nlp checkpoint (no 'meta' entry)")
+
+        def bad(problem):
+            return ValueError(f"{path}: corrupt checkpoint metadata ({problem})")
+
         try:
             meta = json.loads(str(arrays["meta"]))
-            epoch = int(meta["epoch"])
-            saved_generators = dict(meta.get("generators", {}))
+            epoch = meta["epoch"]
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+                raise bad(f"ValueError: epoch must be a non-negative integer, got {epoch!r}")
             epoch_loss = [float(x) for x in meta.get("epoch_loss", [])]
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: corrupt checkpoint metadata ({type(err).__name__}: {err})") from None
+            eval_history = list(meta.get("eval", []))
+            if not all(isinstance(r, dict) for r in eval_history):
+                raise bad("ValueError: 'eval' must be a list of records")
+            seconds = float(meta.get("seconds", 0.0))
+            targets_seen = int(meta.get("targets_seen", 0))
+            history = arrays.get("history/loss", np.zeros(0))
+            if history.ndim != 1 or history.dtype.kind not in "fiu":
+                raise bad(f"ValueError: history/loss must be a 1-D numeric array, got shape {history.shape} {history.dtype}")
+            loss_history = [float(x) for x in history]
+            saved_generators = dict(meta.get("generators", {}))
+            rng = None
+            if meta.get("rng") is not None:
+                rng = np.random.default_rng()
+                rng.bit_generator.state = meta["rng"]
+            generators = _generators(self.model)
+            for name, state in saved_generators.items():  # check each state on a scratch generator
+                if name in generators:
+                    scratch = type(generators[name].bit_generator)()
+                    scratch.state = state
+        except ValueError as err:
+            if str(err).startswith(f"{path}:"):
+                raise
+            raise bad(f"{type(err).__name__}: {err}") from None
+        except (json.JSONDecodeError, KeyError, TypeError, OverflowError, AttributeError) as err:
+            raise bad(f"{type(err).__name__}: {err}") from None
         params = self.model.named_params()
         weights = {k[len("model/"):]: v for k, v in arrays.items() if k.startswith("model/")}
         missing = sorted(set(params) - set(weights))
         extra = sorted(set(weights) - set(params))
         wrong = sorted(k for k in params if k in weights and weights[k].shape != params[k].data.shape)
-        if missing or extra or wrong:
-            raise ValueError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {extra}, wrong shape {wrong})")
-        generators = _generators(self.model)
+        wrong_kind = sorted(k for k in params if k in weights and weights[k].dtype.kind != params[k].data.dtype.kind)
+        if missing or extra or wrong or wrong_kind:
+            kinds = f", wrong dtype {wrong_kind}" if wrong_kind else ""
+            raise ValueError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {extra}, "
+                             f"wrong shape {wrong}{kinds})")
         if set(saved_generators) != set(generators):
-            raise ValueError(f"{path}: checkpoint holds random generators {sorted(saved_generators)}, the model has {sorted(generators)}")
-        try:
+            raise ValueError(f"{path}: checkpoint does not match the model: it holds random generators "
+                             f"{sorted(saved_generators)}, the model has {sorted(generators)}")
+        try:  # validates fully before replacing the optimizer's state
             self.optimizer.load_state_dict({k[len("optim/"):]: v for k, v in arrays.items() if k.startswith("optim/")})
-            for name, state in saved_generators.items():
-                generators[name].bit_generator.state = state
-            rng = None
-            if meta.get("rng") is not None:
-                rng = np.random.default_rng()
-                rng.bit_generator.state = meta["rng"]
-        except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path}: corrupt checkpoint ({type(err).__name__}: {err})") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as err:
+            raise ValueError(f"{path}: optimizer state does not fit ({type(err).__name__}: {err})") from None
+        # Everything is valid: commit.
+        for name, state in saved_generators.items():
+            generators[name].bit_generator.state = state
         for k, p in params.items():
             p.data = weights[k].astype(p.data.dtype, copy=True)
         self.rng = rng
-        self.loss_history = [float(x) for x in arrays.get("history/loss", [])]
+        self.loss_history = loss_history
         self.epoch = epoch
         self.epoch_loss = epoch_loss
-        self.eval_history = list(meta.get("eval", []))
-        self.seconds = float(meta.get("seconds", 0.0))
-        self.targets_seen = int(meta.get("targets_seen", 0))
+        self.eval_history = eval_history
+        self.seconds = seconds
+        self.targets_seen = targets_seen
         return self
 
     # ----- reporting -----
