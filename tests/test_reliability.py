@@ -2,10 +2,6 @@
 steady memory. Cases already proven elsewhere are not repeated here: see the Reliability section
 of the README for the full map from guarantee to test. Property-based and fuzz tests live in
 test_properties.py.
-
-Tests marked ``xfail(strict=True)`` document a guarantee that does not hold yet in a module this
-work could not change; each reason says what fails. When the fix lands the test passes, strict
-xfail turns that into a failure, and the marker must be removed.
 """
 
 import ast
@@ -74,14 +70,12 @@ def test_embedding_bag_and_negative_sampling_name_the_bad_id(ids, value, positio
     W = Parameter(np.ones((5, 2)))
     with pytest.raises(F.InvalidIdError, match=value + position):
         F.embedding_bag(W, ids)
-    if ids.dtype != bool:  # (bool negatives: see the xfail below)
+    if ids.dtype != bool:  # (bool negatives: see the next test)
         with pytest.raises(F.InvalidIdError, match=value):  # negatives sit after the target column
             F.negative_sampling_loss(Variable(np.ones((1, 2))), W, np.array([1]), ids)
     assert W.grad is None  # nothing was recorded or accumulated
 
 
-@pytest.mark.xfail(strict=True, reason="functions/losses.py negative_sampling_loss concatenates target and negatives "
-                   "before check_ids, so bool negatives are upcast to ids 1/0 and accepted silently")
 def test_negative_sampling_refuses_bool_negatives():
     with pytest.raises(F.InvalidIdError, match="must be integers.*bool"):
         F.negative_sampling_loss(Variable(np.ones((1, 2))), Parameter(np.ones((5, 2))), np.array([1]),
@@ -111,23 +105,16 @@ def test_every_broadcasting_op_names_both_shapes(op, sym, left_array):
         op(a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="functions/nn.py _check_matmul checks only the inner dimension; "
-                   "mismatched batch dimensions surface numpy's 'operands could not be broadcast together "
-                   "with remapped shapes' instead of naming both operand shapes")
 def test_matmul_batch_mismatch_names_both_shapes():
     with pytest.raises(ValueError, match=r"matmul: .*\(2, 3, 4\) and \(3, 4, 5\)"):
         F.matmul(Variable(np.ones((2, 3, 4))), Variable(np.ones((3, 4, 5))))
 
 
-@pytest.mark.xfail(strict=True, reason="functions/nn.py Linear.forward adds the bias with 'y += b' unchecked: "
-                   "numpy's message '(2,4) (5,) (2,4)' names neither linear nor the bias")
 def test_linear_bias_mismatch_names_the_bias_shape():
     with pytest.raises(ValueError, match=r"linear.*bias.*\(5,\).*\(2, 4\)|linear.*\(2, 4\).*bias.*\(5,\)"):
         F.linear(Variable(np.ones((2, 3))), Variable(np.ones((3, 4))), Variable(np.ones(5)))
 
 
-@pytest.mark.xfail(strict=True, reason="functions/shape.py sum_to_array never checks that `shape` is reachable: "
-                   "sum_to of a (2, 3) array to (4,) silently returns shape (3,)")
 def test_sum_to_an_incompatible_shape_is_refused():
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(4,\)"):
         F.sum_to(Variable(np.ones((2, 3))), (4,))
@@ -150,8 +137,6 @@ def test_sigmoid_cross_entropy_names_an_out_of_range_target():
         F.sigmoid_cross_entropy(Variable(np.zeros(3)), np.array([0.0, -0.5, 1.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="functions/losses.py sigmoid_cross_entropy checks t.min() < 0 or t.max() > 1, "
-                   "both False for NaN: a NaN target passes and the loss is silently NaN")
 def test_sigmoid_cross_entropy_refuses_nan_targets():
     with pytest.raises(ValueError, match=r"targets must lie in \[0, 1\].*nan"):
         F.sigmoid_cross_entropy(Variable(np.zeros(3)), np.array([0.0, np.nan, 1.0]))
@@ -163,9 +148,6 @@ def test_sigmoid_cross_entropy_refuses_nan_targets():
 
 @pytest.mark.parametrize("cls", [CBOW, SkipGram])
 @pytest.mark.parametrize("corpus", [[], np.array([0.0, 1.0, 2.0])], ids=["empty-list", "float-ids"])
-@pytest.mark.xfail(strict=True, reason="models.py _NegativeSamplingModel passes the corpus to np.bincount without "
-                   "check_corpus: [] and float ids raise numpy's TypeError 'Cannot cast array data from "
-                   "dtype(float64) to dtype(int64)' instead of a ValueError naming the corpus")
 def test_negative_sampling_models_explain_a_bad_corpus(cls, corpus):
     with pytest.raises(ValueError, match=r"corpus"):
         cls(10, 4, 1, corpus)
@@ -177,8 +159,6 @@ def test_negative_sampling_models_refuse_window_0(cls):
         cls(10, 4, 0, np.arange(10))
 
 
-@pytest.mark.xfail(strict=True, reason="models.py SimpleCBOW never validates window_size: window_size=0 is "
-                   "accepted and the loss of a (N, 0) context batch is a silent NaN (mean of an empty slice)")
 def test_simple_cbow_refuses_window_0():
     with pytest.raises(ValueError, match="window_size"):
         SimpleCBOW(10, 4, window_size=0)
@@ -756,12 +736,6 @@ def test_checkpoint_of_another_optimizer_is_refused(tmp_path):
     ids=["history-2d", "history-strings", "meta-eval-not-a-list", "meta-seconds-not-a-number",
          "meta-targets-seen-not-a-number", "meta-epoch-infinite", "meta-rng-of-another-kind", "meta-generator-not-a-state", "integer-weights"],
 )
-@pytest.mark.xfail(strict=True, reason="train.py Trainer.load_checkpoint validates the weights, meta['epoch'], "
-                   "'epoch_loss' and the optimizer state first, but then assigns the weights and only afterwards "
-                   "converts history/loss, 'eval', 'seconds', 'targets_seen' (TypeError/ValueError without the "
-                   "file name; int(meta['epoch']) of Infinity raises OverflowError) and restores the generator states after the optimizer state: each case raises "
-                   "with the model or optimizer already changed; integer weights are cast silently where "
-                   "Layer.load_weights refuses a dtype-kind mismatch")
 def test_damaged_checkpoint_raises_value_error_and_changes_nothing(tmp_path, change):
     path = _rewrite(_checkpointed(tmp_path), change)
     trainer = _fresh_trainer()
@@ -878,9 +852,6 @@ def test_anomaly_mode_stops_a_trainer_before_the_bad_update():
 
 
 @pytest.mark.parametrize("case", ["overflowing-gradient", "huge-learning-rate"])
-@pytest.mark.xfail(strict=True, reason="train.py Trainer._run_epoch checks only the loss, before the update: a finite "
-                   "loss whose gradient or update is non-finite writes inf/NaN into the weights, and when that is "
-                   "the last step fit() returns normally (and saves the checkpoint) with non-finite weights")
 def test_non_finite_weights_after_an_update_are_never_silent(case):
     if case == "overflowing-gradient":
         model, contexts, target = _overflowing_backward_cbow()
