@@ -209,3 +209,22 @@ def test_state_dict_round_trip():
     assert opt2.step == 1 and np.array_equal(opt2.state[id(emb.W)]["m"], opt.state[id(emb.W)]["m"])
     with pytest.raises(ValueError, match="unknown parameter"):
         opt2.load_state_dict({"__step__": np.array(1), "nope/m": np.zeros(1)})
+
+
+@pytest.mark.parametrize("cls", [SGD, MomentumSGD, AdaGrad, Adam])
+def test_update_refuses_non_finite_gradients_and_results_and_changes_nothing(cls):
+    W = Parameter(np.ones((4, 2)), name="W")
+    other = Parameter(np.ones(2), name="b")
+    opt = cls(lr=0.1).setup([W, other])
+    W.grad = SparseRows(np.array([0, 2]), np.array([[1.0, np.nan], [1.0, 1.0]]), (4, 2))
+    other.grad = Variable(np.ones(2))
+    with pytest.raises(FloatingPointError, match="gradient of parameter 'param0'"):
+        opt.update()
+    assert np.all(W.data == 1) and np.all(other.data == 1) and opt.step == 0
+    if cls is SGD:  # a finite gradient whose update overflows
+        opt = SGD(lr=1e308).setup([W, other])
+        W.grad = Variable(np.full((4, 2), 1e308))
+        with pytest.raises(FloatingPointError, match="would make parameter"):
+            with np.errstate(over="ignore"):
+                opt.update()
+        assert np.all(W.data == 1) and np.all(other.data == 1)

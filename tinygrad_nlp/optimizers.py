@@ -60,8 +60,15 @@ def _grad_size(g):
 
 
 def _finite_sum(a):
-    """True when every element of ``a`` is finite (one float64 reduction: NaN and inf propagate)."""
-    return bool(np.isfinite(np.sum(a, dtype=np.float64))) if a.size else True
+    """True when every element of ``a`` is finite: one float64 sum (NaN and inf propagate through
+    it); only when that sum is not finite (or huge finite values overflowed it) is every element
+    checked."""
+    if not a.size:
+        return True
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(np.sum(a, dtype=np.float64)):
+            return True
+    return bool(np.isfinite(a).all())
 
 
 def _commit(writes):
@@ -160,12 +167,6 @@ class Optimizer:
         or the step's result is NaN or infinite.
         """
         params = [p for p in self.params() if p.grad is not None]
-        for p in params:
-            if not _finite_sum(p.grad.values if isinstance(p.grad, SparseRows) else p.grad.data):
-                raise FloatingPointError(
-                    f"{type(self).__name__}: the gradient of parameter {self._name_of(p)} holds NaN or inf; "
-                    "no update was applied"
-                )
         if self.clip_norm is not None:
             clip_grad_norm(params, self.clip_norm)
         lr = self.lr
@@ -178,6 +179,11 @@ class Optimizer:
         run = _threads.run_parallel if parallel else (lambda tasks: [t() for t in tasks])
         plans = run([lambda p=p: self._plan_one(p, lr) for p in params])
         for p, (writes, finite) in zip(params, plans):
+            if writes is None:
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the gradient of parameter {self._name_of(p)} holds NaN or inf; "
+                    "no update was applied"
+                )
             if not finite:
                 raise FloatingPointError(
                     f"{type(self).__name__}: this step would make parameter {self._name_of(p)} (or its optimizer "
@@ -191,9 +197,12 @@ class Optimizer:
         return repr(name or p.name or f"of shape {p.data.shape}")
 
     def _plan_one(self, p, lr):
-        """The writes of one parameter's step and whether all their values are finite."""
+        """The writes of one parameter's step and whether all their values are finite
+        (``(None, False)`` when the gradient itself is not finite)."""
         state = self.state[id(p)]
         g = p.grad
+        if not _finite_sum(g.values if isinstance(g, SparseRows) else g.data):
+            return None, False
         if isinstance(g, SparseRows):
             rows, values = g.rows, g.values
             if values.dtype != p.data.dtype:
