@@ -119,9 +119,10 @@ class Optimizer:
     ``update_sparse(state, data, rows, grad_rows, lr)`` on ndarrays. They do not write: they
     return the writes of the step as ``(array, rows, new_values)`` triples (``rows`` None for
     the whole array), and must not modify the gradient arrays (the engine may share them).
-    ``update`` checks every new value is finite before committing any write, so a step that
-    would put NaN or inf into the weights or the state raises ``FloatingPointError`` and
-    changes nothing.
+    A parameter's writes are committed only if its new weights are all finite, so no weight
+    ever becomes NaN or inf: a parameter whose gradient or update is not finite keeps its
+    weights and state, and ``update`` raises ``FloatingPointError`` naming it (the other
+    parameters of that step are updated).
     """
 
     def __init__(self, lr, clip_norm=None, weight_decay=0.0):
@@ -177,7 +178,8 @@ class Optimizer:
         # when there is enough work to pay for handing it to another thread.
         parallel = sum(_grad_size(p.grad) for p in params) >= PARALLEL_MIN_ELEMENTS
         run = _threads.run_parallel if parallel else (lambda tasks: [t() for t in tasks])
-        plans = run([lambda p=p: self._plan_one(p, lr) for p in params])
+        plans = run([lambda p=p: self._update_one(p, lr) for p in params])
+        self.step += 1
         for p, (writes, finite) in zip(params, plans):
             if writes is None:
                 raise FloatingPointError(
@@ -187,22 +189,20 @@ class Optimizer:
             if not finite:
                 raise FloatingPointError(
                     f"{type(self).__name__}: this step would make parameter {self._name_of(p)} (or its optimizer "
-                    f"state) NaN or inf at lr={lr:g}; nothing was changed - lower the learning rate"
+                    f"state) NaN or inf at lr={lr:g}; it was left unchanged - lower the learning rate"
                 )
-        run([lambda w=writes: _commit(w) for writes, _ in plans])
-        self.step += 1
 
     def _name_of(self, p):
         name = _param_names(self.target).get(id(p)) if self.target is not None else None
         return repr(name or p.name or f"of shape {p.data.shape}")
 
-    def _plan_one(self, p, lr):
-        """The writes of one parameter's step and whether all their values are finite
-        (``(None, False)`` when the gradient itself is not finite)."""
+    def _update_one(self, p, lr):
+        """Plan one parameter's writes and commit them if the new weights are finite.
+
+        Returns ``(writes, finite)``; ``(None, False)`` when the gradient itself is not finite.
+        Each parameter is updated atomically; a refused one keeps its weights and state."""
         state = self.state[id(p)]
         g = p.grad
-        if not _finite_sum(g.values if isinstance(g, SparseRows) else g.data):
-            return None, False
         if isinstance(g, SparseRows):
             rows, values = g.rows, g.values
             if values.dtype != p.data.dtype:
@@ -217,7 +217,15 @@ class Optimizer:
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
             writes = self.update_dense(state, p.data, grad, lr)
-        return writes, all(_finite_sum(new) for _, _, new in writes)
+        # A NaN or inf gradient always reaches the new weights (through the update rule), so
+        # checking the parameter's own write is enough; the state writes are not re-scanned.
+        finite = all(_finite_sum(new) for array, _, new in writes if array is p.data)
+        if not finite:
+            if not _finite_sum(g.values if isinstance(g, SparseRows) else g.data):
+                return None, False
+            return writes, False
+        _commit(writes)
+        return writes, True
 
     def init_state(self, param):
         """Per-parameter state (dict of ndarrays shaped like ``param.data``), created at its first update."""
