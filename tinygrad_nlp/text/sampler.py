@@ -110,7 +110,16 @@ class UnigramSampler:
         )
 
     def _lookup(self, u):
-        idx = np.searchsorted(self._cdf, u, side="right")
+        if u.size >= 512:
+            # Binary searches for sorted keys walk the table in order: 2-3x faster than for
+            # random keys (and far more at V = 1,000,000, where random probes miss the cache).
+            flat = u.ravel()
+            order = np.argsort(flat)
+            idx = np.empty(flat.shape, dtype=np.intp)
+            idx[order] = np.searchsorted(self._cdf, flat[order], side="right")
+            idx = idx.reshape(u.shape)
+        else:
+            idx = np.searchsorted(self._cdf, u, side="right")
         np.minimum(idx, self._last, out=idx)  # u is < 1, so this only guards against rounding
         return idx
 
