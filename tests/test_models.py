@@ -176,7 +176,7 @@ def test_cbow_dynamic_window_weights_follow_word2vec():
     assert np.allclose(w.mean(axis=0), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3], atol=0.02)
     assert np.array_equal(w[:, :3], w[:, ::-1][:, :3])  # symmetric: both sides share one reach
     extra = model.prepare_batch(contexts, target)
-    assert set(extra) == {"negatives", "weights"} and extra["weights"].shape == contexts.shape
+    assert set(extra) == {"negatives", "weights", "ids"} and extra["weights"].shape == contexts.shape
     loss = model(contexts, target, **extra)
     h = F.embedding_bag(model.in_embed.W, contexts, weights=extra["weights"])
     ref = F.negative_sampling_loss(h, model.out_embed.W, target, extra["negatives"])

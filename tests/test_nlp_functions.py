@@ -463,3 +463,44 @@ def test_embedding_bag_with_weights():
         F.embedding_bag(Variable(W), idx, weights=np.ones((5, 3)))
     with pytest.raises(ValueError, match="non-negative"):
         F.embedding_bag(Variable(W), idx, weights=-np.ones((5, 4)))
+
+
+def test_prepared_ids_give_the_same_results_and_are_checked_once():
+    from tinygrad_nlp.sparse import Ids
+
+    V, H = 30, 4
+    W0 = rng.normal(size=(V, H))
+    ctx = rng.integers(0, V, size=(8, 4))
+    h0 = rng.normal(size=(8, H))
+    scored = rng.integers(0, V, size=(8, 3))
+    results = []
+    for prepared in (False, True):
+        W = Parameter(W0.copy())
+        hv = Variable(h0)
+        c = Ids(ctx).prepare(V) if prepared else ctx
+        s = Ids(scored).prepare(V) if prepared else scored
+        loss = F.sum(F.embedding_bag(W, c, sparse=True)) + F.sum(F.embedding_dot(W, hv, s, sparse=True) ** 2)
+        loss += F.sum(F.embedding(W, c, sparse=True))
+        loss.backward()
+        results.append((float(loss.data), W.grad.to_dense(), hv.grad.data))
+    assert results[0][0] == pytest.approx(results[1][0])
+    assert np.allclose(results[0][1], results[1][1]) and np.allclose(results[0][2], results[1][2])
+    bad = Ids(np.array([[0, V]]))
+    with pytest.raises(F.InvalidIdError, match=f"id {V}"):
+        F.embedding_bag(Variable(W0), bad)
+    ok = Ids(ctx)
+    F.embedding_bag(Variable(W0), ok)
+    assert ok.checked_rows == V  # remembered: the next use skips the range check
+
+
+def test_negative_sampling_with_prepared_scored_ids():
+    from tinygrad_nlp.sparse import Ids
+
+    W = Parameter(rng.normal(size=(20, 3)))
+    h = Variable(rng.normal(size=(4, 3)))
+    target, neg = np.array([1, 2, 3, 4]), rng.integers(0, 20, size=(4, 2))
+    ref = F.negative_sampling_loss(h, W, target, neg)
+    scored = Ids(np.concatenate([target[:, None], neg], axis=1))
+    assert float(F.negative_sampling_loss(h, W, target, neg, scored=scored).data) == pytest.approx(float(ref.data))
+    with pytest.raises(ValueError, match="scored ids must be"):
+        F.negative_sampling_loss(h, W, target[::-1].copy(), neg, scored=scored)

@@ -19,6 +19,7 @@ import tinygrad_nlp.functions as F
 from tinygrad_nlp import viz
 from tinygrad_nlp.core import no_grad
 from tinygrad_nlp.layers import Embedding, Layer, Linear
+from tinygrad_nlp.sparse import Ids
 
 __all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "nearest_words"]
 
@@ -151,11 +152,16 @@ class _NegativeSamplingModel(Model):
         return self.sampler.get_negative_sample(np.asarray(positives))
 
     def prepare_batch(self, contexts, target):
-        """The random inputs of one step (negatives, window weights), drawn ahead by a data pipeline."""
+        """The extra inputs of one step, made ahead by a data pipeline (the Trainer's prefetch
+        thread): negatives, window weights, and the step's ids checked and sorted as
+        :class:`~tinygrad_nlp.sparse.Ids` so the backward pass can reuse that work."""
         contexts, target = np.asarray(contexts), np.asarray(target)
         extra = {"negatives": self.sample_negatives(self._positives(contexts, target))}
         if self.dynamic_window:
             extra["weights"] = self.window_weights(len(target))
+        ids = self._prepare_ids(contexts, target, extra["negatives"])
+        if ids is not None:
+            extra["ids"] = ids
         return extra
 
 
@@ -177,15 +183,25 @@ class CBOW(_NegativeSamplingModel):
     def _positives(contexts, target):
         return target
 
-    def forward(self, contexts, target, negatives=None, weights=None):
+    def _prepare_ids(self, contexts, target, negatives):
+        V = self.vocab_size
+        scored = np.concatenate([target[:, None], np.asarray(negatives)], axis=1)
+        return {"contexts": Ids(contexts).prepare(V), "scored": Ids(scored).prepare(V)}
+
+    def forward(self, contexts, target, negatives=None, weights=None, ids=None):
         contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         if negatives is None:
             negatives = self.sample_negatives(target)
         if weights is None and self.dynamic_window:
             weights = self.window_weights(len(target))
-        h = self.in_embed.bag(contexts, mode="mean", weights=weights)
+        ids = ids or {}
+        context_ids = ids.get("contexts")
+        if context_ids is not None and context_ids.array is not contexts and not np.array_equal(context_ids.array, contexts):
+            raise ValueError("ids['contexts'] must hold the batch's contexts")
+        h = self.in_embed.bag(contexts if context_ids is None else context_ids, mode="mean", weights=weights)
         h.name = "h"
-        loss = F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse)
+        loss = F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse,
+                                        scored=ids.get("scored"))
         loss.name = "loss"
         return loss
 
@@ -205,7 +221,10 @@ class SkipGram(_NegativeSamplingModel):
     def _positives(contexts, target):
         return contexts.reshape(-1)
 
-    def forward(self, contexts, target, negatives=None, weights=None):
+    def _prepare_ids(self, contexts, target, negatives):
+        return None  # pairs are filtered per step (dynamic window): nothing to precompute
+
+    def forward(self, contexts, target, negatives=None, weights=None, ids=None):
         contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         N, C = contexts.shape
         positives = contexts.reshape(-1)

@@ -18,7 +18,45 @@ import scipy.sparse as _sp
 
 from tinygrad_nlp import _threads
 
-__all__ = ["SparseRows", "scatter_add_rows", "scatter_add_dense", "sparse_matmul", "unique_inverse"]
+__all__ = ["Ids", "SparseRows", "scatter_add_rows", "scatter_add_dense", "sparse_matmul", "unique_inverse"]
+
+
+class Ids:
+    """An integer id array whose checks and sort are done once and remembered.
+
+    Embedding functions accept an ``Ids`` wherever they take ids: its range check and the
+    sorted unique ids with the inverse map (needed to sum gradient rows) are computed at most
+    once, so a data pipeline can do that work ahead of time in another thread
+    (see ``CBOW.prepare_batch``). ``array`` is the plain integer ndarray.
+    """
+
+    __slots__ = ("array", "checked_rows", "_unique")
+
+    def __init__(self, array):
+        self.array = np.asarray(array)
+        self.checked_rows = None  # the row count the ids were validated against
+        self._unique = None
+
+    @property
+    def shape(self):
+        return self.array.shape
+
+    def unique_inverse(self):
+        """``(sorted unique ids, inverse)`` of the flattened array, computed once."""
+        if self._unique is None:
+            self._unique = unique_inverse(self.array.ravel())
+        return self._unique
+
+    def prepare(self, num_rows):
+        """Validate against ``num_rows`` and sort now (returns self)."""
+        from tinygrad_nlp.functions.embedding import check_ids
+
+        check_ids(self, num_rows)
+        self.unique_inverse()
+        return self
+
+    def __repr__(self):
+        return f"Ids(shape={self.array.shape}, checked_rows={self.checked_rows})"
 
 
 def _argsort_ids(ids):
@@ -118,7 +156,7 @@ def _scatter_product(row_of_each, num_rows, values, weights, group):
     return out
 
 
-def scatter_add_rows(ids, values, weights=None, group=1):
+def scatter_add_rows(ids, values, weights=None, group=1, unique=None):
     """Sum value rows that share an id, without touching any other row.
 
     Args:
@@ -126,6 +164,7 @@ def scatter_add_rows(ids, values, weights=None, group=1):
         values: (n, H) float array, one row per id (or per ``group`` ids).
         weights: optional float array shaped like ``ids``: each id adds ``weight * row``.
         group: how many consecutive ids share one value row.
+        unique: ``unique_inverse(ids)`` if already known (e.g. from an :class:`Ids`).
 
     Returns:
         ``(rows, sums)``: sorted unique ids (int64) and a (len(rows), H) array of summed rows in
@@ -134,7 +173,7 @@ def scatter_add_rows(ids, values, weights=None, group=1):
     ids = np.asarray(ids).ravel()
     n = ids.size // group
     values = _as_rows(values, n)
-    rows, inverse = unique_inverse(ids)
+    rows, inverse = unique_inverse(ids) if unique is None else unique
     if rows.size == 0:
         return rows, np.zeros((0,) + values.shape[1:], values.dtype)
     return rows, _scatter_product(inverse, rows.size, values, weights, group)

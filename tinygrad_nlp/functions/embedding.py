@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinygrad_nlp.core import Config, Function, Variable
-from tinygrad_nlp.sparse import SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
+from tinygrad_nlp.sparse import Ids, SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
 
 __all__ = [
     "embedding", "embedding_bag", "embedding_dot", "check_ids", "InvalidIdError",
@@ -34,6 +34,11 @@ def check_ids(idx, num_rows, what="id"):
     numpy would silently wrap a negative id to the end of the matrix and raise an unhelpful
     error for a float; here the offending value, its position and the row count are named.
     """
+    if isinstance(idx, Ids):
+        if idx.checked_rows != num_rows:
+            check_ids(idx.array, num_rows, what)
+            idx.checked_rows = num_rows
+        return idx.array
     if isinstance(idx, Variable):
         idx = idx.data
     idx = np.asarray(idx)
@@ -59,8 +64,13 @@ def check_ids(idx, num_rows, what="id"):
     return idx
 
 
-def _sparse_grad(ids, rows_values, shape, weights=None, group=1):
-    rows, values = scatter_add_rows(ids, rows_values, weights=weights, group=group)
+def _unique_of(ids):
+    """The cached (unique, inverse) of an :class:`Ids`, else None (computed when needed)."""
+    return ids.unique_inverse() if isinstance(ids, Ids) else None
+
+
+def _sparse_grad(ids, rows_values, shape, weights=None, group=1, unique=None):
+    rows, values = scatter_add_rows(ids, rows_values, weights=weights, group=group, unique=unique)
     return SparseRows(rows, values, shape, coalesced=True)
 
 
@@ -84,8 +94,8 @@ class EmbeddingGrad(Function):
 class Embedding(Function):
     """``W[idx]``: (V, H) weights and integer ids of any shape give ``idx.shape + (H,)``."""
 
-    def __init__(self, idx, sparse=False):
-        self.idx, self.sparse = idx, sparse
+    def __init__(self, idx, sparse=False, unique=None):
+        self.idx, self.sparse, self.unique = idx, sparse, unique
 
     def forward(self, W):
         return W.take(self.idx, axis=0) if self.idx.ndim else W[self.idx]
@@ -95,7 +105,7 @@ class Embedding(Function):
         ids = self.idx.ravel()
         rows = gy.reshape(ids.size, W.shape[1])
         if self.sparse:
-            return _sparse_grad(ids, rows, W.shape)
+            return _sparse_grad(ids, rows, W.shape, unique=self.unique)
         return scatter_add_dense(ids, rows, W.shape[0])
 
     def backward(self, gy):
@@ -109,8 +119,9 @@ def embedding(W, idx, sparse=False):
 
     Args:
         W: (V, H) Variable/Parameter (float32 or float64).
-        idx: integer array of any shape with values in ``[0, V)``; a negative, too large or
-            non-integer id raises :class:`InvalidIdError` naming it.
+        idx: integer array of any shape with values in ``[0, V)`` (or an
+            :class:`~tinygrad_nlp.sparse.Ids`, whose checks and sort are reused); a negative,
+            too large or non-integer id raises :class:`InvalidIdError` naming it.
         sparse: make ``W``'s gradient a row-sparse :class:`SparseRows` (only the touched rows).
 
     Returns:
@@ -118,8 +129,9 @@ def embedding(W, idx, sparse=False):
     """
     if W.ndim != 2:
         raise ValueError(f"embedding: W must be a (V, H) matrix, got shape {W.shape}")
+    unique = _unique_of(idx)
     idx = check_ids(idx, W.shape[0])
-    return Embedding(idx, sparse)(W)
+    return Embedding(idx, sparse, unique)(W)
 
 
 def _bag_product(idx, weights, W):
@@ -147,8 +159,8 @@ def _bag_forward_variable(W, idx, weights):
 class EmbeddingBag(Function):
     """Weighted sum of gathered rows per bag: ``out[n] = sum_c w[n, c] * W[idx[n, c]]``."""
 
-    def __init__(self, idx, weights, sparse=False):
-        self.idx, self.weights, self.sparse = idx, weights, sparse
+    def __init__(self, idx, weights, sparse=False, unique=None):
+        self.idx, self.weights, self.sparse, self.unique = idx, weights, sparse, unique
 
     def forward(self, W):
         return _bag_product(self.idx, self.weights, W)
@@ -157,7 +169,7 @@ class EmbeddingBag(Function):
         W = self.inputs[0].data
         C = self.idx.shape[1]
         if self.sparse:
-            return _sparse_grad(self.idx, gy, W.shape, weights=self.weights, group=C)
+            return _sparse_grad(self.idx, gy, W.shape, weights=self.weights, group=C, unique=self.unique)
         return scatter_add_dense(self.idx, gy, W.shape[0], weights=self.weights, group=C)
 
     def backward(self, gy):
@@ -186,11 +198,12 @@ def embedding_bag(W, idx, mode="mean", sparse=False, weights=None):
         raise ValueError(f"embedding_bag: W must be a (V, H) matrix, got shape {W.shape}")
     if mode not in ("mean", "sum"):
         raise ValueError(f"embedding_bag: mode must be 'mean' or 'sum', got {mode!r}")
+    unique = _unique_of(idx)
     idx = check_ids(idx, W.shape[0])
     if idx.ndim != 2 or idx.shape[1] == 0:
         raise ValueError(f"embedding_bag: idx must have shape (N, C) with C >= 1, got {idx.shape}")
     if weights is None:
-        return EmbeddingBag(idx, _bag_weights(idx, mode, W.dtype), sparse)(W)
+        return EmbeddingBag(idx, _bag_weights(idx, mode, W.dtype), sparse, unique)(W)
     weights = np.asarray(weights.data if isinstance(weights, Variable) else weights)
     if weights.shape != idx.shape:
         raise ValueError(f"embedding_bag: weights of shape {weights.shape} must match idx of shape {idx.shape}")
@@ -200,7 +213,7 @@ def embedding_bag(W, idx, mode="mean", sparse=False, weights=None):
     if mode == "mean":
         totals = weights.sum(axis=1, keepdims=True)
         weights = weights / np.where(totals > 0, totals, 1)
-    return EmbeddingBag(idx, weights, sparse)(W)
+    return EmbeddingBag(idx, weights, sparse, unique)(W)
 
 
 class EmbeddingDot(Function):
@@ -211,8 +224,8 @@ class EmbeddingDot(Function):
     over k) and ``dW_target = dout * h``, scattered back into ``W`` by id.
     """
 
-    def __init__(self, idx, sparse=False):
-        self.idx, self.sparse = idx, sparse
+    def __init__(self, idx, sparse=False, unique=None):
+        self.idx, self.sparse, self.unique = idx, sparse, unique
 
     def forward(self, W, h):
         idx = self.idx
@@ -233,7 +246,7 @@ class EmbeddingDot(Function):
         # sparse matrix holding gy, so the (N, K, H) outer product is never materialised.
         group = 1 if idx.ndim == 1 else idx.shape[1]
         if self.sparse:
-            return _sparse_grad(idx, h, W.shape, weights=gy, group=group), dh
+            return _sparse_grad(idx, h, W.shape, weights=gy, group=group, unique=self.unique), dh
         return scatter_add_dense(idx, h, W.shape[0], weights=gy, group=group), dh
 
     def backward(self, gy):
@@ -269,7 +282,8 @@ def embedding_dot(W, h, idx, sparse=False):
         raise ValueError(f"embedding_dot: W must be a (V, H) matrix, got shape {W.shape}")
     if h.ndim != 2 or h.shape[1] != W.shape[1]:
         raise ValueError(f"embedding_dot: h must have shape (N, {W.shape[1]}) to match W {W.shape}, got {h.shape}")
+    unique = _unique_of(idx)
     idx = check_ids(idx, W.shape[0])
     if idx.ndim not in (1, 2) or idx.shape[0] != h.shape[0]:
         raise ValueError(f"embedding_dot: idx must have shape (N,) or (N, K) with N={h.shape[0]}, got {idx.shape}")
-    return EmbeddingDot(idx, sparse)(W, h)
+    return EmbeddingDot(idx, sparse, unique)(W, h)

@@ -270,7 +270,7 @@ def sigmoid_cross_entropy(x, t, reduction="mean"):
     return SigmoidCrossEntropy(t, reduction)(x)
 
 
-def negative_sampling_loss(h, W, target, negatives, sparse=False):
+def negative_sampling_loss(h, W, target, negatives, sparse=False, scored=None):
     """word2vec's negative-sampling loss, averaged over the batch.
 
     ``mean_n[ -log sigmoid(W[t_n] . h_n) - sum_k log sigmoid(-W[neg_nk] . h_n) ]``: the book's
@@ -281,6 +281,8 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False):
         h: (N, H) hidden vectors. W: (V, H) output weights.
         target: (N,) integer ids. negatives: (N, K) integer ids.
         sparse: make ``W``'s gradient row-sparse.
+        scored: optionally the (N, K+1) ids ``[target | negatives]`` already built as an
+            :class:`~tinygrad_nlp.sparse.Ids` (checked and sorted ahead, by a data pipeline).
     """
     target = target.data if isinstance(target, Variable) else np.asarray(target)
     negatives = negatives.data if isinstance(negatives, Variable) else np.asarray(negatives)
@@ -288,12 +290,18 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False):
         raise ValueError(
             f"negative_sampling_loss: target must be (N,) and negatives (N, K); got {target.shape} and {negatives.shape}"
         )
-    V = W.shape[0]
-    check_ids(target, V, what="target id")  # before concatenating: bools would become ids 0/1
-    check_ids(negatives, V, what="negative id")
-    idx = np.concatenate([target[:, None], negatives], axis=1)
+    if scored is not None:
+        expected = (target.shape[0], negatives.shape[1] + 1)
+        if scored.shape != expected or not np.array_equal(scored.array[:, 0], target):
+            raise ValueError(f"negative_sampling_loss: scored ids must be [target | negatives] of shape {expected}")
+        idx = scored
+    else:
+        V = W.shape[0]
+        check_ids(target, V, what="target id")  # before concatenating: bools would become ids 0/1
+        check_ids(negatives, V, what="negative id")
+        idx = np.concatenate([target[:, None], negatives], axis=1)
     scores = embedding_dot(W, h, idx, sparse=sparse)
     scores.name = "scores"
-    labels = np.zeros(idx.shape, dtype=scores.dtype)
+    labels = np.zeros(scores.shape, dtype=scores.dtype)
     labels[:, 0] = 1
-    return sigmoid_cross_entropy(scores, labels, reduction="batchmean")
+    return SigmoidCrossEntropy(labels, "batchmean")(scores)  # labels are valid by construction
