@@ -8,6 +8,7 @@ tinygrad_nlp.
     python benchmarks/bench_cbow.py                          # PTB (if found), batch 1000, all installed impls
     python benchmarks/bench_cbow.py --batch-size 100 --impl ours torch
     python benchmarks/bench_cbow.py --vocab 10000 1000000 --impl ours   # cost vs vocabulary size (synthetic Zipf)
+    python benchmarks/bench_cbow.py --vocab 10000 1000000 --zipf-words 10000 --impl ours  # same batches, bigger table
 
 Implementations (PyTorch and gensim come from the ``bench`` extra when installed):
   ours        tinygrad_nlp CBOW (EmbeddingBag -> EmbeddingDot -> SigmoidCrossEntropy), Trainer.fit
@@ -57,8 +58,12 @@ def load_data(args):
     from tinygrad_nlp.text import create_contexts_target, load_ptb
 
     if args.vocab_size:
-        corpus = zipf_corpus(args.vocab_size, args.tokens)
-        V, name = args.vocab_size, f"zipf V={args.vocab_size:,}"
+        V = args.vocab_size
+        words = min(args.zipf_words or V, V)
+        corpus = zipf_corpus(words, args.tokens)
+        if words < V:  # the same text, its words scattered over a V-row table
+            corpus = np.random.default_rng(1).permutation(V)[:words].astype(np.int32)[corpus]
+        name = f"zipf over {words:,} words, V={V:,}"
     else:
         ptb = find_ptb(args.ptb_dir)
         if ptb is None:
@@ -210,6 +215,8 @@ def run_child(impl, args, vocab):
            "--tokens", str(args.tokens)]
     if vocab:
         cmd += ["--vocab-size", str(vocab)]
+    if args.zipf_words:
+        cmd += ["--zipf-words", str(args.zipf_words)]
     if args.ptb_dir:
         cmd += ["--ptb-dir", args.ptb_dir]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -232,6 +239,9 @@ def main():
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each is kept")
     p.add_argument("--vocab", type=int, nargs="*", default=None, help="synthetic Zipf vocabulary sizes instead of PTB")
     p.add_argument("--tokens", type=int, default=1_000_000, help="synthetic corpus length")
+    p.add_argument("--zipf-words", type=int, default=None,
+                   help="draw the synthetic text from this many words (scattered over the V rows), so that "
+                        "every V trains on the same batches; default: Zipf over all V words")
     p.add_argument("--ptb-dir", default=None)
     p.add_argument("--json", default=None, help="also write the results here")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -254,6 +264,8 @@ def main():
                 if key not in results or r["targets_per_s"] > results[key]["targets_per_s"]:
                     results[key] = r
     data = f"synthetic Zipf corpus of {args.tokens:,} tokens" if args.vocab else "PTB train"
+    if args.vocab and args.zipf_words:
+        data += f" over {args.zipf_words:,} words scattered across the V rows"
     print(f"CBOW, {data}: batch {args.batch_size}, hidden {args.hidden}, window {args.window}, "
           f"{args.negative} negatives, {args.optimizer}, float32; best of {args.rounds} alternating rounds, "
           f"{os.cpu_count()} cores")
