@@ -8,22 +8,17 @@ speed-up over ``np.add.at`` (the goal: sparse >= 10x).
 """
 
 import argparse
-import time
 
 import numpy as np
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import Parameter, Variable
+from _timing import best_of
 
 
 def best_ms(fn, repeat):
     fn()  # warm up
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1e3 * min(times)
+    return 1e3 * best_of(fn, repeat)
 
 
 def main():

@@ -9,54 +9,37 @@ compare with other frameworks (the issue quotes PyTorch eager at about 14x, DeZe
 """
 
 import argparse
-import time
 
 import numpy as np
 
 import tinygrad_nlp as tg
+from _timing import best_of
+
+
+def chain(x, w, n, tanh, sin):
+    """The benchmark's chain: add, mul, tanh, sub, sin with a shared weight, repeated."""
+    y = x
+    for i in range(n):
+        k = i % 5
+        if k == 0:
+            y = y + w
+        elif k == 1:
+            y = y * w
+        elif k == 2:
+            y = tanh(y)
+        elif k == 3:
+            y = y - w
+        else:
+            y = sin(y)
+    return y
 
 
 def numpy_chain(x, w, n):
-    y = x
-    for i in range(n):
-        k = i % 5
-        if k == 0:
-            y = y + w
-        elif k == 1:
-            y = y * w
-        elif k == 2:
-            y = np.tanh(y)
-        elif k == 3:
-            y = y - w
-        else:
-            y = np.sin(y)
-    return y
+    return chain(x, w, n, np.tanh, np.sin)
 
 
 def tg_chain(x, w, n):
-    y = x
-    for i in range(n):
-        k = i % 5
-        if k == 0:
-            y = y + w
-        elif k == 1:
-            y = y * w
-        elif k == 2:
-            y = tg.functions.tanh(y)
-        elif k == 3:
-            y = y - w
-        else:
-            y = tg.functions.sin(y)
-    return y
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return chain(x, w, n, tg.functions.tanh, tg.functions.sin)
 
 
 def torch_chain_runner(x0, w0, n):
@@ -67,20 +50,7 @@ def torch_chain_runner(x0, w0, n):
     def run_torch():
         x = torch.tensor(x0, requires_grad=True)
         w = torch.tensor(w0, requires_grad=True)
-        y = x
-        for i in range(n):
-            k = i % 5
-            if k == 0:
-                y = y + w
-            elif k == 1:
-                y = y * w
-            elif k == 2:
-                y = torch.tanh(y)
-            elif k == 3:
-                y = y - w
-            else:
-                y = torch.sin(y)
-        y.sum().backward()
+        chain(x, w, n, torch.tanh, torch.sin).sum().backward()
 
     return run_torch
 

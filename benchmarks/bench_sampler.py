@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from tinygrad_nlp.text import UnigramSampler
+from _timing import best_of
 
 BATCH, SAMPLE_SIZE, POWER = 1000, 5, 0.75
 
@@ -36,13 +37,6 @@ def book_negative_sample(word_p, target, sample_size):
     return out
 
 
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():
