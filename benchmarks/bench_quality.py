@@ -76,7 +76,8 @@ def main():
         summary = json.load(open(os.path.join(out, "summary.json")))
         vectors = WordVectors.load_word2vec_format(os.path.join(out, "vectors.txt"))
         a, w = score(vectors, args.eval_dir)
-        rows.append((f"tinygrad_nlp CBOW, seed {seed}", a, w, wall, summary))
+        model = {"cbow": "CBOW", "skipgram": "SkipGram", "simple-cbow": "SimpleCBOW"}.get(summary["model"], summary["model"])
+        rows.append((f"tinygrad_nlp {model}, seed {seed}", a, w, wall, summary))
     print()
     print(f"{'trainer':58s} {'analogy':>16s} {'WordSim-353':>12s} {'time':>8s}")
     for name, a, w, wall, summary in rows:

@@ -371,4 +371,5 @@ def _progress_bar(total, desc, enabled):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True, leave=True)
+    # Redraw at most twice a second: when the output is a log file every redraw is a new line.
+    return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True, leave=True, mininterval=0.5)
