@@ -23,8 +23,6 @@ import os
 import sys
 import time
 
-import numpy as np
-
 from tinygrad_nlp.cli import RECIPES
 from tinygrad_nlp.io import write_text_atomic
 from tinygrad_nlp.models import CBOW, SkipGram

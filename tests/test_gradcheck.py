@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nlp.functions as F
-from tinygrad_nlp import Function, Variable
+from tinygrad_nlp import Function
 from tinygrad_nlp.gradcheck import directional_check, gradient_check, numerical_grad
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_nlp.core import Config, Function, Variable
+from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.sparse import Ids, SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
 
 __all__ = [
