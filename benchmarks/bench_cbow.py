@@ -79,6 +79,16 @@ def rss_peak_bytes():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def time_steps(step, warmup, steps):
+    """Run ``step(i)`` for ``warmup`` untimed then the remaining steps timed; seconds taken."""
+    for i in range(warmup):
+        step(i)
+    t0 = time.perf_counter()
+    for i in range(warmup, steps):
+        step(i)
+    return time.perf_counter() - t0
+
+
 def child_ours(args, loop=False):
     from tinygrad_nlp.models import CBOW
     from tinygrad_nlp.optimizers import SGD, Adam
@@ -101,12 +111,7 @@ def child_ours(args, loop=False):
             loss.backward()
             opt.update()
 
-        for i in range(args.warmup):
-            step(i)
-        t0 = time.perf_counter()
-        for i in range(args.warmup, n // B):
-            step(i)
-        seconds = time.perf_counter() - t0
+        seconds = time_steps(step, args.warmup, n // B)
         done = (n // B - args.warmup) * B
     else:
         trainer = Trainer(model, opt, progress=False)
@@ -159,12 +164,7 @@ def child_torch(args, bag=False, threads=None):
         loss.backward()
         opt.step()
 
-    for i in range(args.warmup):
-        step(i)
-    t0 = time.perf_counter()
-    for i in range(args.warmup, n // B):
-        step(i)
-    seconds = time.perf_counter() - t0
+    seconds = time_steps(step, args.warmup, n // B)
     done = (n // B - args.warmup) * B
     return {"targets_per_s": done / seconds, "ms_per_step": 1e3 * seconds * B / done, "peak_rss": rss_peak_bytes()}
 
