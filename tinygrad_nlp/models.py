@@ -55,8 +55,13 @@ def _check_window(window_size):
 
 def _check_batch(contexts, target, window_size, vocab_size, target_ids=True):
     """Validate a (contexts, target) batch: shapes, and ids in [0, vocab_size) named if not
-    (``target_ids=False`` leaves the targets to the loss, which checks labels itself)."""
-    contexts = np.asarray(contexts)
+    (``target_ids=False`` leaves the targets to the loss, which checks labels itself).
+
+    Returns the contexts as an :class:`Ids` marked as checked (the embedding functions then skip
+    their own range check; an ``Ids`` passed in is checked at most once) and the target array.
+    """
+    context_ids = contexts if isinstance(contexts, Ids) else Ids(contexts)
+    contexts = context_ids.array
     target = np.asarray(target)
     if contexts.ndim != 2:
         raise ValueError(f"contexts must have shape (N, 2*window_size), got {contexts.shape}")
@@ -64,10 +69,10 @@ def _check_batch(contexts, target, window_size, vocab_size, target_ids=True):
         raise ValueError(f"contexts have {contexts.shape[1]} columns but window_size={window_size} needs {2 * window_size}")
     if target.shape[:1] != contexts.shape[:1]:
         raise ValueError(f"target has {target.shape[0] if target.ndim else 0} rows but contexts have {contexts.shape[0]}")
-    F.check_ids(contexts, vocab_size, what="context id")
+    F.check_ids(context_ids, vocab_size, what="context id")
     if target_ids:
         F.check_ids(target, vocab_size, what="target id")
-    return contexts, target
+    return context_ids, target
 
 
 class SimpleCBOW(Model):
@@ -189,16 +194,18 @@ class CBOW(_NegativeSamplingModel):
         return {"contexts": Ids(contexts).prepare(V), "scored": Ids(scored).prepare(V)}
 
     def forward(self, contexts, target, negatives=None, weights=None, ids=None):
+        ids = ids or {}
+        prepared = ids.get("contexts")
+        if prepared is not None:
+            if prepared.array is not contexts and not np.array_equal(prepared.array, contexts):
+                raise ValueError("ids['contexts'] must hold the batch's contexts")
+            contexts = prepared  # checked and sorted ahead: reused, not redone
         contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         if negatives is None:
             negatives = self.sample_negatives(target)
         if weights is None and self.dynamic_window:
             weights = self.window_weights(len(target))
-        ids = ids or {}
-        context_ids = ids.get("contexts")
-        if context_ids is not None and context_ids.array is not contexts and not np.array_equal(context_ids.array, contexts):
-            raise ValueError("ids['contexts'] must hold the batch's contexts")
-        h = self.in_embed.bag(contexts if context_ids is None else context_ids, mode="mean", weights=weights)
+        h = self.in_embed.bag(contexts, mode="mean", weights=weights)
         h.name = "h"
         loss = F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse,
                                         scored=ids.get("scored"))
@@ -226,6 +233,7 @@ class SkipGram(_NegativeSamplingModel):
 
     def forward(self, contexts, target, negatives=None, weights=None, ids=None):
         contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
+        contexts = contexts.array
         N, C = contexts.shape
         positives = contexts.reshape(-1)
         if negatives is None:

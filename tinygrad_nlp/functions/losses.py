@@ -12,6 +12,7 @@ import numpy as np
 
 from tinygrad_nlp.core import Function, Variable, as_variable
 from tinygrad_nlp.functions.embedding import check_ids, embedding_dot
+from tinygrad_nlp.sparse import Ids
 
 __all__ = [
     "softmax", "log_softmax", "softmax_cross_entropy", "sigmoid_cross_entropy", "negative_sampling_loss",
@@ -299,7 +300,8 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False, scored=None):
         V = W.shape[0]
         check_ids(target, V, what="target id")  # before concatenating: bools would become ids 0/1
         check_ids(negatives, V, what="negative id")
-        idx = np.concatenate([target[:, None], negatives], axis=1)
+        idx = Ids(np.concatenate([target[:, None], negatives], axis=1))
+        idx.checked_rows = V  # both parts were just checked: embedding_dot need not scan again
     scores = embedding_dot(W, h, idx, sparse=sparse)
     scores.name = "scores"
     labels = np.zeros(scores.shape, dtype=scores.dtype)
