@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from tinygrad_nlp import _threads
+from tinygrad_nlp import _threads, kernels
 from tinygrad_nlp.core import Variable
 from tinygrad_nlp.sparse import SparseRows
 
@@ -115,10 +115,11 @@ class Optimizer:
     ``update_sparse(state, data, rows, grad_rows, lr)`` on ndarrays. They do not write: they
     return the writes of the step as ``(array, rows, new_values)`` triples (``rows`` None for
     the whole array), and must not modify the gradient arrays (the engine may share them).
-    A parameter's writes are committed only if its new weights are all finite, so no weight
-    ever becomes NaN or inf: a parameter whose gradient or update is not finite keeps its
+    A parameter's writes are committed only if its new weights and state are all finite, so no
+    weight ever becomes NaN or inf: a parameter whose gradient or update is not finite keeps its
     weights and state, and ``update`` raises ``FloatingPointError`` naming it (the other
-    parameters of that step are updated).
+    parameters of that step are updated). Row-sparse steps of the built-in optimizers run as one
+    compiled pass (``fused_sparse``, see :mod:`tinygrad_nlp.kernels`) with the same guarantee.
     """
 
     def __init__(self, lr, clip_norm=None, weight_decay=0.0):
@@ -193,7 +194,7 @@ class Optimizer:
         return repr(name or p.name or f"of shape {p.data.shape}")
 
     def _update_one(self, p, lr):
-        """Plan one parameter's writes and commit them if the new weights are finite.
+        """Plan one parameter's writes and commit them if the new weights and state are finite.
 
         Returns ``(writes, finite)``; ``(None, False)`` when the gradient itself is not finite.
         Each parameter is updated atomically; a refused one keeps its weights and state."""
@@ -203,6 +204,11 @@ class Optimizer:
             rows, values = g.rows, g.values
             if values.dtype != p.data.dtype:
                 values = values.astype(p.data.dtype)
+            written = self.fused_sparse(state, p.data, rows, values, lr) if kernels.fits(p.data, values) else None
+            if written is not None:  # one compiled pass, all or nothing (tinygrad_nlp.kernels)
+                if written:
+                    return [], True
+                return (None, False) if not _all_finite(values) else ([], False)
             if self.weight_decay:
                 values = values + self.weight_decay * p.data[rows]
             writes = self.update_sparse(state, p.data, rows, values, lr)
@@ -213,9 +219,7 @@ class Optimizer:
             if self.weight_decay:
                 grad = grad + self.weight_decay * p.data
             writes = self.update_dense(state, p.data, grad, lr)
-        # A NaN or inf gradient always reaches the new weights (through the update rule), so
-        # checking the parameter's own write is enough; the state writes are not re-scanned.
-        finite = all(_all_finite(new) for array, _, new in writes if array is p.data)
+        finite = all(_all_finite(new) for _, _, new in writes)
         if not finite:
             if not _all_finite(g.values if isinstance(g, SparseRows) else g.data):
                 return None, False
@@ -235,6 +239,14 @@ class Optimizer:
         """The writes ``[(array, rows, new_rows)]`` of a step from ``grad`` (R, H) for rows ``rows``
         (sorted unique int64, (R,)) of ``data`` (subclass hook)."""
         raise NotImplementedError
+
+    def fused_sparse(self, state, data, rows, grad, lr):
+        """The same step as :meth:`update_sparse`, weight decay included, done in place by a
+        compiled kernel (:mod:`tinygrad_nlp.kernels`): True if written, False if a new value was
+        not finite and nothing was written, None if there is no kernel (then ``update_sparse``
+        runs). Called only when ``kernels.fits``; a subclass that changes ``update_sparse`` of a
+        built-in optimizer must override this too (returning None is enough)."""
+        return None
 
     # ----- state for checkpoints -----
     def state_dict(self):
@@ -291,6 +303,9 @@ class SGD(Optimizer):
     def update_sparse(self, state, data, rows, grad, lr):
         return [(data, rows, data[rows] - data.dtype.type(lr) * grad)]
 
+    def fused_sparse(self, state, data, rows, grad, lr):
+        return kernels.sparse_sgd(data, rows, grad, lr, self.weight_decay)
+
 
 class MomentumSGD(Optimizer):
     """SGD with momentum: ``v = momentum * v - lr * grad; param += v`` (lazy for sparse rows)."""
@@ -309,6 +324,9 @@ class MomentumSGD(Optimizer):
     def update_sparse(self, state, data, rows, grad, lr):
         v = state["v"][rows] * data.dtype.type(self.momentum) - data.dtype.type(lr) * grad
         return [(state["v"], rows, v), (data, rows, data[rows] + v)]
+
+    def fused_sparse(self, state, data, rows, grad, lr):
+        return kernels.sparse_momentum(data, state["v"], rows, grad, lr, self.momentum, self.weight_decay)
 
 
 class AdaGrad(Optimizer):
@@ -332,6 +350,9 @@ class AdaGrad(Optimizer):
     def update_sparse(self, state, data, rows, grad, lr):
         h, w = self._step(state["h"][rows], data[rows], grad, lr)
         return [(state["h"], rows, h), (data, rows, w)]
+
+    def fused_sparse(self, state, data, rows, grad, lr):
+        return kernels.sparse_adagrad(data, state["h"], rows, grad, lr, self.eps, self.weight_decay)
 
 
 class Adam(Optimizer):
@@ -378,3 +399,7 @@ class Adam(Optimizer):
     def update_sparse(self, state, data, rows, grad, lr):
         m, v, w = self._step(state["m"][rows], state["v"][rows], data[rows], grad, lr)
         return [(state["m"], rows, m), (state["v"], rows, v), (data, rows, w)]
+
+    def fused_sparse(self, state, data, rows, grad, lr):
+        return kernels.sparse_adam(data, state["m"], state["v"], rows, grad, self.beta1, self.beta2, self.eps,
+                                   self._step_size(lr), self.weight_decay)

@@ -1,0 +1,189 @@
+"""The compiled optimizer kernels against the numpy code they replace, and their all-or-nothing writes."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tinygrad_nlp import kernels
+from tinygrad_nlp.core import Parameter
+from tinygrad_nlp.optimizers import SGD, AdaGrad, Adam, MomentumSGD, Optimizer
+from tinygrad_nlp.sparse import SparseRows
+
+OPTIMIZERS = [
+    (SGD, {"lr": 0.1}),
+    (MomentumSGD, {"lr": 0.05, "momentum": 0.8}),
+    (AdaGrad, {"lr": 0.1}),
+    (Adam, {"lr": 0.01}),
+    (Adam, {"lr": 0.01, "weight_decay": 0.1}),
+    (SGD, {"lr": 0.1, "weight_decay": 0.05}),
+]
+
+
+@pytest.fixture
+def jit(request):
+    """Run the test body with the kernels on or off, restoring the setting afterwards."""
+    previous = kernels.set_jit(request.param)
+    yield request.param
+    kernels.set_jit(previous)
+
+
+def _train_sparse(cls, kwargs, dtype, steps=6, seed=1):
+    rng = np.random.default_rng(seed)
+    W = Parameter(rng.standard_normal((40, 7)).astype(dtype), name="W")
+    opt = cls(**kwargs).setup([W])
+    for _ in range(steps):
+        rows = np.unique(rng.integers(0, 40, 15))
+        W.grad = SparseRows(rows, rng.standard_normal((rows.size, 7)).astype(dtype), W.shape, coalesced=True)
+        opt.update()
+    return W.data.copy(), {k: v.copy() for k, v in opt.state[id(W)].items()}
+
+
+def test_numba_is_there_and_on_by_default():
+    assert kernels.jit_available()
+    assert kernels.jit_enabled() == (os.environ.get("TINYGRAD_NLP_JIT", "1") != "0")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls, kwargs", OPTIMIZERS)
+def test_compiled_update_is_bitwise_equal_to_the_numpy_update(cls, kwargs, dtype):
+    previous = kernels.set_jit(True)
+    try:
+        compiled = _train_sparse(cls, kwargs, dtype)
+        kernels.set_jit(False)
+        reference = _train_sparse(cls, kwargs, dtype)
+    finally:
+        kernels.set_jit(previous)
+    assert compiled[0].dtype == dtype
+    np.testing.assert_array_equal(compiled[0], reference[0])
+    assert compiled[1].keys() == reference[1].keys()
+    for key in reference[1]:
+        np.testing.assert_array_equal(compiled[1][key], reference[1][key])
+
+
+def test_the_kernel_path_really_runs(monkeypatch):
+    """Guard against the equality test passing because both runs took the numpy path."""
+    calls = []
+    real = kernels.sparse_adam
+    monkeypatch.setattr(kernels, "sparse_adam", lambda *a, **k: calls.append(1) or real(*a, **k))
+    previous = kernels.set_jit(True)
+    try:
+        _train_sparse(Adam, {"lr": 0.01}, np.float32, steps=3)
+    finally:
+        kernels.set_jit(previous)
+    assert len(calls) == 3
+
+
+KERNEL_CALLS = {
+    "sgd": lambda W, s1, s2, rows, g: kernels.sparse_sgd(W, rows, g, 0.5),
+    "momentum": lambda W, s1, s2, rows, g: kernels.sparse_momentum(W, s1, rows, g, 0.5, 0.9),
+    "adagrad": lambda W, s1, s2, rows, g: kernels.sparse_adagrad(W, s1, rows, g, 0.5, 1e-8),
+    "adam": lambda W, s1, s2, rows, g: kernels.sparse_adam(W, s1, s2, rows, g, 0.9, 0.999, 1e-8, 0.5),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", sorted(KERNEL_CALLS))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_late_in_the_pass_restores_every_row(name, bad, dtype):
+    rng = np.random.default_rng(0)
+    tables = [rng.standard_normal((30, 5)).astype(dtype), rng.random((30, 5)).astype(dtype),
+              rng.random((30, 5)).astype(dtype)]
+    before = [t.copy() for t in tables]
+    rows = np.array([2, 9, 11, 17, 29])
+    grad = np.ones((5, 5), dtype)
+    grad[-1, 3] = bad  # the last row: four rows were already written when it is reached
+    assert KERNEL_CALLS[name](tables[0], tables[1], tables[2], rows, grad) is False
+    for t, b in zip(tables, before):
+        np.testing.assert_array_equal(t, b)
+    grad[-1, 3] = 1
+    assert KERNEL_CALLS[name](tables[0], tables[1], tables[2], rows, grad) is True
+    untouched = np.setdiff1d(np.arange(30), rows)
+    assert not np.array_equal(tables[0][rows], before[0][rows])
+    np.testing.assert_array_equal(tables[0][untouched], before[0][untouched])
+
+
+def test_an_update_that_overflows_from_finite_gradients_is_refused_whole():
+    W = np.ones((6, 3), np.float32)
+    huge = np.full((2, 3), np.finfo(np.float32).max, np.float32)
+    assert kernels.sparse_sgd(W, np.array([1, 4]), huge, 10.0) is False
+    np.testing.assert_array_equal(W, np.ones((6, 3), np.float32))
+
+
+@pytest.mark.parametrize("jit", [True], indirect=True)
+def test_optimizer_refusal_through_the_kernel_keeps_weights_and_state(jit):
+    W = Parameter(np.ones((4, 2), np.float32), name="W")
+    opt = Adam(lr=0.1).setup([W])
+    W.grad = SparseRows(np.array([0, 3]), np.ones((2, 2), np.float32), W.shape)
+    opt.update()
+    weights, state = W.data.copy(), {k: v.copy() for k, v in opt.state[id(W)].items()}
+    W.grad = SparseRows(np.array([0, 2]), np.array([[1.0, 1.0], [np.nan, 1.0]], np.float32), W.shape)
+    with pytest.raises(FloatingPointError, match="gradient of parameter 'param0'"):
+        opt.update()
+    np.testing.assert_array_equal(W.data, weights)
+    for key, value in state.items():
+        np.testing.assert_array_equal(opt.state[id(W)][key], value)
+    sgd = SGD(lr=3e38).setup([W])  # a finite gradient whose step overflows float32
+    W.grad = SparseRows(np.array([1]), np.full((1, 2), 10.0, np.float32), W.shape)
+    with pytest.raises(FloatingPointError, match="would make parameter 'param0'"):
+        sgd.update()
+    np.testing.assert_array_equal(W.data, weights)
+
+
+def test_arrays_a_kernel_cannot_take_use_the_numpy_code():
+    previous = kernels.set_jit(True)
+    try:
+        data = np.asfortranarray(np.ones((5, 3)))
+        assert not kernels.fits(data, np.ones((2, 3)))  # not C-contiguous
+        assert not kernels.fits(np.ones((5, 3)), np.ones((2, 3), np.float32))  # dtypes differ
+        assert not kernels.fits(np.ones((5, 3, 2)), np.ones((2, 3, 2)))  # not 2-D
+        assert not kernels.fits(np.ones((5, 3), np.float16), np.ones((2, 3), np.float16))
+        assert kernels.fits(np.ones((5, 3), np.float32), np.ones((2, 3), np.float32))
+        W = Parameter(data.copy(order="F"), name="W")
+        opt = SGD(lr=0.5).setup([W])
+        W.grad = SparseRows(np.array([1, 3]), np.ones((2, 3)), W.shape)
+        opt.update()
+        expected = np.ones((5, 3))
+        expected[[1, 3]] = 0.5
+        np.testing.assert_array_equal(W.data, expected)
+    finally:
+        kernels.set_jit(previous)
+
+
+@pytest.mark.parametrize("jit", [True], indirect=True)
+def test_a_custom_optimizer_without_a_kernel_keeps_its_own_rule(jit):
+    class HalfStep(Optimizer):
+        def update_sparse(self, state, data, rows, grad, lr):
+            return [(data, rows, data[rows] - 0.5 * lr * grad)]
+
+    W = Parameter(np.ones((4, 2)), name="W")
+    opt = HalfStep(lr=1.0).setup([W])
+    W.grad = SparseRows(np.array([2]), np.ones((1, 2)), W.shape)
+    opt.update()
+    np.testing.assert_array_equal(W.data[2], [0.5, 0.5])
+    np.testing.assert_array_equal(W.data[[0, 1, 3]], np.ones((3, 2)))
+
+
+def test_set_jit_returns_the_previous_setting():
+    previous = kernels.set_jit(False)
+    try:
+        assert not kernels.jit_enabled()
+        assert kernels.set_jit(True) is False
+        assert kernels.jit_enabled()
+    finally:
+        kernels.set_jit(previous)
+
+
+def _import_with_env(value):
+    env = dict(os.environ, TINYGRAD_NLP_JIT=value)
+    code = "from tinygrad_nlp import kernels; print(kernels.jit_enabled())"
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_environment_variable_turns_the_kernels_off_and_names_a_bad_value():
+    off = _import_with_env("0")
+    assert off.returncode == 0 and off.stdout.strip() == "False"
+    bad = _import_with_env("maybe")
+    assert bad.returncode != 0 and "TINYGRAD_NLP_JIT must be 0 or 1, got 'maybe'" in bad.stderr
