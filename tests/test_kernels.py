@@ -187,3 +187,56 @@ def test_environment_variable_turns_the_kernels_off_and_names_a_bad_value():
     assert off.returncode == 0 and off.stdout.strip() == "False"
     bad = _import_with_env("maybe")
     assert bad.returncode != 0 and "TINYGRAD_NLP_JIT must be 0 or 1, got 'maybe'" in bad.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("group", [1, 3])
+def test_gather_and_scatter_kernels_match_scipys_sparse_products(dtype, group):
+    from tinygrad_nlp.functions.embedding import _bag_product
+    from tinygrad_nlp.sparse import scatter_add_dense, scatter_add_rows
+
+    rng = np.random.default_rng(3)
+    table = rng.standard_normal((50, 6)).astype(dtype)
+    ids = rng.integers(0, 50, (40, group))
+    weights = rng.random((40, group)).astype(dtype)
+    values = rng.standard_normal((40, 6)).astype(dtype)
+    results = {}
+    for jit in (True, False):
+        previous = kernels.set_jit(jit)
+        try:
+            results[jit] = (_bag_product(ids, weights, table),
+                            scatter_add_dense(ids, values, 50, weights=weights, group=group),
+                            scatter_add_rows(ids, values, weights=weights, group=group))
+        finally:
+            kernels.set_jit(previous)
+    (bag, dense, (rows, summed)), (bag_ref, dense_ref, (rows_ref, summed_ref)) = results[True], results[False]
+    tol = 1e-6 if dtype == np.float32 else 1e-13
+    for got, want in ((bag, bag_ref), (dense, dense_ref), (summed, summed_ref)):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(rows, rows_ref)
+    # and both against a plain loop, the definition
+    expected = np.zeros((40, 6))
+    for n in range(40):
+        for c in range(group):
+            expected[n] += weights[n, c] * table[ids[n, c]]
+    np.testing.assert_allclose(bag, expected, rtol=10 * tol, atol=10 * tol)
+
+
+def test_gather_and_scatter_kernels_really_run(monkeypatch):
+    import tinygrad_nlp.functions as F
+    from tinygrad_nlp.core import Parameter as P
+
+    calls = []
+    for name in ("gather_sum", "scatter_sum"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    previous = kernels.set_jit(True)
+    try:
+        W = P(np.ones((10, 4), np.float32))
+        F.embedding_bag(W, np.array([[1, 2], [3, 3]]), sparse=True).backward()
+    finally:
+        kernels.set_jit(previous)
+    assert calls == ["gather_sum", "scatter_sum"]
+    np.testing.assert_array_equal(W.grad.rows, [1, 2, 3])
+    np.testing.assert_allclose(W.grad.values, [[0.5] * 4, [0.5] * 4, [1.0] * 4])

@@ -22,7 +22,7 @@ import os
 import numpy as np
 
 __all__ = ["jit_available", "jit_enabled", "set_jit", "fits", "sparse_sgd", "sparse_momentum",
-           "sparse_adagrad", "sparse_adam"]
+           "sparse_adagrad", "sparse_adam", "fits_rows", "gather_sum", "scatter_sum"]
 
 
 def _jit_from_env():
@@ -199,3 +199,54 @@ def sparse_adam(data, m, v, rows, grad, beta1, beta2, eps, step_size, weight_dec
     hyper = _hyper(data, beta1, beta2) + (dt(1) - dt(beta1), dt(1) - dt(beta2)) + _hyper(data, eps, step_size,
                                                                                         weight_decay)
     return bool(_adam(data, m, v, _rows(rows), grad, hyper))
+
+
+# ----------------------------------------------------------------------------- gather and scatter
+# The embedding Functions' products with a sparse matrix whose rows (or columns) hold a fixed
+# number of ids. scipy's general CSR/CSC kernels do the same sums but cannot vectorise the inner
+# loop over H; these do, and need no index-pointer array.
+
+@_jit
+def _gather_sum(table, ids, weights, group, out):
+    for n in range(out.shape[0]):
+        for c in range(group):
+            k = n * group + c
+            r, a = ids[k], weights[k]
+            for j in range(table.shape[1]):
+                out[n, j] += a * table[r, j]
+
+
+@_jit
+def _scatter_sum(values, ids, weights, group, out):
+    for k in range(ids.size):
+        r, a, src = ids[k], weights[k], k // group
+        for j in range(values.shape[1]):
+            out[r, j] += a * values[src, j]
+
+
+def fits_rows(table, ids, weights):
+    """True when :func:`gather_sum` / :func:`scatter_sum` can take these arrays: the JIT is on,
+    ``table`` is a 2-D float32/float64 array, ``ids`` integers and ``weights`` of its dtype."""
+    return (
+        _enabled
+        and table.ndim == 2
+        and table.dtype in (np.float32, np.float64)
+        and weights.dtype == table.dtype
+        and ids.dtype.kind in "iu"
+    )
+
+
+def gather_sum(table, ids, weights, group):
+    """``out[n] = sum_c weights[n*group + c] * table[ids[n*group + c]]``: (len(ids) // group, H)."""
+    out = np.zeros((ids.size // group, table.shape[1]), dtype=table.dtype)
+    _gather_sum(np.ascontiguousarray(table), np.ascontiguousarray(ids).ravel(),
+                np.ascontiguousarray(weights).ravel(), group, out)
+    return out
+
+
+def scatter_sum(values, ids, weights, group, num_rows):
+    """``out[ids[k]] += weights[k] * values[k // group]`` for every k: a (num_rows, H) array."""
+    out = np.zeros((num_rows, values.shape[1]), dtype=values.dtype)
+    _scatter_sum(np.ascontiguousarray(values), np.ascontiguousarray(ids).ravel(),
+                 np.ascontiguousarray(weights).ravel(), group, out)
+    return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_nlp import kernels
 from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.sparse import Ids, SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
 
@@ -137,8 +138,10 @@ def embedding(W, idx, sparse=False):
 def _bag_product(idx, weights, W):
     """``out[n] = sum_c weights[n, c] * W[idx[n, c]]`` as one CSR product (no (N, C, H) gather)."""
     N, C = idx.shape
-    indptr = np.arange(0, N * C + 1, C, dtype=np.int64)
     data = weights.ravel().astype(W.dtype, copy=False)
+    if kernels.fits_rows(W, idx, data):
+        return kernels.gather_sum(W, idx, data, C)
+    indptr = np.arange(0, N * C + 1, C, dtype=np.int64)
     return sparse_matmul("csr", (N, W.shape[0]), indptr, idx.ravel().astype(np.int64, copy=False), data, W)
 
 
