@@ -1,4 +1,5 @@
-"""Compiled kernels for the one hot loop numpy cannot fuse: the optimizers' row-sparse updates.
+"""Compiled kernels for the loops numpy cannot fuse: the optimizers' row-sparse updates, and the
+gather-sum and scatter-sum of the embedding Functions.
 
 In numpy, a lazy Adam step over the R rows a batch touched is three row gathers, about a dozen
 element-wise passes, a finiteness check and three scatters: each one a trip through memory. On
@@ -6,11 +7,13 @@ PTB's CBOW that was 60 % of a training step. Compiled with numba, an update is t
 passes over the touched elements: the first computes every new weight and state value and checks
 that all are finite, and only then does the second compute them again and write them in place.
 That keeps the optimizers' guarantee (a parameter is updated whole or not at all, never with NaN
-or inf) at about a third of numpy's cost.
+or inf) at about a third of numpy's cost. The gather-sum (EmbeddingBag's forward) and
+scatter-sum (every sparse gradient) replace scipy's sparse products, whose generic inner loop
+does not vectorise over H.
 
 numba is a dependency. Where it cannot be imported, or with ``TINYGRAD_NLP_JIT=0`` in the
-environment, or after ``set_jit(False)``, :func:`jit_enabled` is False and the optimizers use
-their numpy code, which is also the reference the tests hold these kernels to. The kernels are
+environment, or after ``set_jit(False)``, :func:`jit_enabled` is False and the numpy and scipy
+code runs instead; it is also the reference the tests hold these kernels to. The kernels are
 compiled on first use, once per dtype (about half a second each), and cached on disk.
 """
 
@@ -48,7 +51,7 @@ def jit_available():
 
 
 def jit_enabled():
-    """True when the optimizers use the compiled kernels."""
+    """True when the optimizers and embedding Functions use the compiled kernels."""
     return _enabled
 
 

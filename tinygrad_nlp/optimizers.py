@@ -205,7 +205,7 @@ class Optimizer:
             if values.dtype != p.data.dtype:
                 values = values.astype(p.data.dtype)
             written = self.fused_sparse(state, p.data, rows, values, lr) if kernels.fits(p.data, values) else None
-            if written is not None:  # one compiled pass, all or nothing (tinygrad_nlp.kernels)
+            if written is not None:  # compiled: checked, then written, all or nothing (tinygrad_nlp.kernels)
                 if written:
                     return [], True
                 return (None, False) if not _all_finite(values) else ([], False)
