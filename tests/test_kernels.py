@@ -240,3 +240,43 @@ def test_gather_and_scatter_kernels_really_run(monkeypatch):
     assert calls == ["gather_sum", "scatter_sum"]
     np.testing.assert_array_equal(W.grad.rows, [1, 2, 3])
     np.testing.assert_allclose(W.grad.values, [[0.5] * 4, [0.5] * 4, [1.0] * 4])
+
+
+def _zipf_cdf(V, rng):
+    w = 1.0 / np.arange(1, V + 1)
+    w[rng.random(V) < 0.1] = 0  # zero-probability words: flat stretches in the table
+    w[0] = 1
+    cdf = np.cumsum(w / w.sum())
+    cdf[np.flatnonzero(w)[-1]:] = 1.0
+    return cdf
+
+
+@pytest.mark.parametrize("V", [2, 10, 1000, 200_000])
+@pytest.mark.parametrize("buckets", [None, 7])
+def test_guided_search_gives_exactly_searchsorted(V, buckets):
+    rng = np.random.default_rng(V)
+    cdf = _zipf_cdf(V, rng)
+    guide = kernels.build_guide(cdf, buckets)
+    # random keys, keys equal to table entries and just below them, and both ends of [0, 1)
+    keys = np.concatenate([rng.random(50_000), cdf[:-1][:2000], np.nextafter(cdf[:2000], 0),
+                           [0.0, np.nextafter(1.0, 0)]])
+    np.testing.assert_array_equal(kernels.guided_search(cdf, guide, keys), np.searchsorted(cdf, keys, side="right"))
+
+
+def test_sampler_draws_the_same_negatives_with_and_without_the_jit():
+    from tinygrad_nlp.text import UnigramSampler
+
+    counts = np.random.default_rng(0).integers(0, 50, 5000)
+    target = np.random.default_rng(1).integers(0, 5000, 3000)
+    target = target[counts[target] > 0]
+    draws = {}
+    for jit in (True, False):
+        previous = kernels.set_jit(jit)
+        try:
+            sampler = UnigramSampler.from_counts(counts, sample_size=5, seed=42)
+            draws[jit] = (sampler.get_negative_sample(target), sampler.sample((700,)))
+        finally:
+            kernels.set_jit(previous)
+    np.testing.assert_array_equal(draws[True][0], draws[False][0])
+    np.testing.assert_array_equal(draws[True][1], draws[False][1])
+    assert not np.any(draws[True][0] == target[:, None])

@@ -105,3 +105,14 @@ def test_sparse_matmul_kernel_and_fallback_agree(monkeypatch, layout):
     monkeypatch.setattr(S, "_kernels", None)
     slow = S.sparse_matmul(layout, *args)
     assert np.allclose(fast, dense @ X, atol=1e-6) and np.allclose(slow, dense @ X, atol=1e-6)
+
+
+@pytest.mark.parametrize("low, high", [(0, 60_000), (0, 1_000_000), (0, 2**32 - 1), (2**33, 2**33 + 500), (-50, 50)])
+def test_unique_inverse_in_every_id_range_matches_numpy(low, high):
+    """16-bit radix, two 16-bit radix passes, and the plain argsort (ids past 32 bits or negative)."""
+    ids = rng.integers(low, high, size=5000, endpoint=True)
+    ids[:3] = [low, high, low]
+    u, inv = unique_inverse(ids)
+    expected_u, expected_inv = np.unique(ids, return_inverse=True)
+    np.testing.assert_array_equal(u, expected_u)
+    np.testing.assert_array_equal(inv, expected_inv)
