@@ -99,10 +99,10 @@ def _two_pass_kernel(rule, n_state):
     The kernel ``(data, s1, s2, rows, grad, hyper)`` first computes every new value of the
     touched rows without writing, noting whether all are finite; only then does a second pass
     compute them again and write them in place, the weights and the first ``n_state`` state
-    tables. ``hyper`` is a 1-D array of the rule's scalars. Measured inside PTB training, this costs about 1.5x an unchecked update, and less
-    than keeping an undo copy of the rows (whose extra writes cost more than the recomputation).
-    ``rows`` are sorted and unique; ``grad`` is (R, H); ``hyper`` has the tables' dtype, so float32
-    stays float32.
+    tables. Measured inside PTB training, this costs 1.5-2x an unchecked update, and less than
+    keeping an undo copy of the rows (whose extra writes cost more than the recomputation).
+    ``rows`` are sorted and unique; ``grad`` is (R, H); ``hyper`` is a 1-D array of the rule's
+    scalars in the tables' dtype, so float32 stays float32.
     """
 
     @_jit

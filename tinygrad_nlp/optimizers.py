@@ -118,8 +118,8 @@ class Optimizer:
     A parameter's writes are committed only if its new weights and state are all finite, so no
     weight ever becomes NaN or inf: a parameter whose gradient or update is not finite keeps its
     weights and state, and ``update`` raises ``FloatingPointError`` naming it (the other
-    parameters of that step are updated). Row-sparse steps of the built-in optimizers run as one
-    compiled pass (``fused_sparse``, see :mod:`tinygrad_nlp.kernels`) with the same guarantee.
+    parameters of that step are updated). Row-sparse steps of the built-in optimizers run as
+    compiled kernels (``fused_sparse``, see :mod:`tinygrad_nlp.kernels`) with the same guarantee.
     """
 
     def __init__(self, lr, clip_norm=None, weight_decay=0.0):

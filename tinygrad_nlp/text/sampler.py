@@ -32,8 +32,8 @@ class UnigramSampler:
     Sampling uses the cumulative table of ``p`` (built once, O(V)) and ``np.searchsorted`` on
     uniform draws, so a call costs O(B * sample_size * log V) whatever V is; with the compiled
     kernels on, a guide table into the cumulative table (:func:`tinygrad_nlp.kernels.build_guide`)
-    finds the same ids in expected O(1) per draw. With
-    ``exclude_target`` the target's interval of the table is cut out of the uniform draw, which
+    finds the same ids in expected O(1) per draw, nearly as fast at V = 1,000,000 as at 10,000.
+    With ``exclude_target`` the target's interval of the table is cut out of the uniform draw, which
     samples the renormalised distribution directly; the rare draw that still lands on the target
     through floating-point rounding is redrawn, and only those entries are. (The book instead
     copies and renormalises p for every row, O(B * V) per call.)
