@@ -127,7 +127,7 @@ def _column_product(row_of_each, num_rows, weights, group, values):
     n = nnz // group
     dtype = values.dtype
     data = np.ones(nnz, dtype=dtype) if weights is None else np.asarray(weights, dtype=dtype).ravel()
-    if values.ndim == 2 and kernels.fits_rows(values, row_of_each, data):
+    if kernels.fits_rows(values, row_of_each, data):
         return kernels.scatter_sum(values, row_of_each, data, group, num_rows)
     indptr = np.arange(0, nnz + 1, group, dtype=np.int64)
     indices = row_of_each.astype(np.int64, copy=False)
