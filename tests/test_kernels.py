@@ -242,6 +242,73 @@ def test_gather_and_scatter_kernels_really_run(monkeypatch):
     np.testing.assert_allclose(W.grad.values, [[0.5] * 4, [0.5] * 4, [1.0] * 4])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(0,), (1,), (37,), (12, 6), (3, 4, 5)])
+def test_gather_rows_is_numpys_take(dtype, shape):
+    rng = np.random.default_rng(4)
+    table = rng.standard_normal((61, 7)).astype(dtype)  # 28- or 56-byte rows: not line-aligned
+    ids = rng.integers(0, 61, shape)
+    ids.flat[: min(ids.size, 2)] = [0, 60][: min(ids.size, 2)]  # the first and the last row
+    got = kernels.gather_rows(table, ids)
+    assert got.shape == shape + (7,) and got.dtype == dtype
+    np.testing.assert_array_equal(got, table.take(ids, axis=0))
+    strided = np.asfortranarray(table)  # any layout: copied to rows first
+    np.testing.assert_array_equal(kernels.gather_rows(strided, ids.astype(np.uint32)), table.take(ids, axis=0))
+
+
+@pytest.mark.parametrize("bad", [-1, 61, 10**9])
+def test_the_gather_kernels_name_an_id_out_of_range_instead_of_reading_past_the_table(bad):
+    table = np.ones((61, 4), np.float32)
+    ids = np.array([[3, 5], [7, bad]])
+    with pytest.raises(IndexError, match=f"id {bad} is out of range for a table of 61 rows"):
+        kernels.gather_rows(table, ids)
+    with pytest.raises(IndexError, match=f"id {bad} is out of range for a table of 61 rows"):
+        kernels.gather_sum(table, ids, np.ones(ids.shape, np.float32), 2)
+
+
+def test_prefetch_row_is_only_a_hint():
+    """Prefetching every row (the last one, unaligned rows, empty rows) changes nothing."""
+    import numba
+
+    @numba.njit
+    def touch_all(table, ids):
+        total = 0.0
+        for k in range(ids.size):
+            kernels.prefetch_row(table, ids[k])
+            total += table[ids[k]].sum()
+        return total
+
+    for table in (np.arange(3 * 13, dtype=np.float32).reshape(3, 13), np.zeros((5, 0)), np.ones((4, 3))[:, ::2]):
+        before = table.copy()
+        ids = np.arange(table.shape[0])[::-1]
+        assert touch_all(table, ids) == pytest.approx(float(table.sum()))
+        np.testing.assert_array_equal(table, before)
+
+
+def test_embedding_forwards_gather_through_the_kernel_and_match_without_it(monkeypatch):
+    import tinygrad_nlp.functions as F
+    from tinygrad_nlp.core import Parameter as P
+
+    rng = np.random.default_rng(5)
+    W = P(rng.standard_normal((30, 5)).astype(np.float32))
+    h = rng.standard_normal((4, 5)).astype(np.float32)
+    ids = rng.integers(0, 30, (4, 3))
+    calls = []
+    real = kernels.gather_rows
+    monkeypatch.setattr(kernels, "gather_rows", lambda *a: calls.append(1) or real(*a))
+    results = {}
+    for jit in (True, False):
+        previous = kernels.set_jit(jit)
+        try:
+            results[jit] = (F.embedding(W, ids).data, F.embedding_dot(W, h, ids).data)
+        finally:
+            kernels.set_jit(previous)
+    assert len(calls) == 2  # embedding and embedding_dot, with the JIT on only
+    np.testing.assert_array_equal(results[True][0], W.data[ids])
+    np.testing.assert_array_equal(results[True][0], results[False][0])
+    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-6)
+
+
 def _zipf_cdf(V, rng):
     w = 1.0 / np.arange(1, V + 1)
     w[rng.random(V) < 0.1] = 0  # zero-probability words: flat stretches in the table

@@ -65,6 +65,13 @@ def check_ids(idx, num_rows, what="id"):
     return idx
 
 
+def _gather(W, idx):
+    """``W[idx]``: rows gathered by the compiled loop that prefetches ahead when it can."""
+    if idx.ndim and kernels.fits_rows(W, idx):
+        return kernels.gather_rows(W, idx)
+    return W.take(idx, axis=0) if idx.ndim else W[idx]
+
+
 def _unique_of(ids):
     """The cached (unique, inverse) of an :class:`Ids`, else None (computed when needed)."""
     return ids.unique_inverse() if isinstance(ids, Ids) else None
@@ -99,7 +106,7 @@ class Embedding(Function):
         self.idx, self.sparse, self.unique = idx, sparse, unique
 
     def forward(self, W):
-        return W.take(self.idx, axis=0) if self.idx.ndim else W[self.idx]
+        return _gather(W, self.idx)
 
     def backward_arrays(self, gy):
         W = self.inputs[0].data
@@ -232,7 +239,7 @@ class EmbeddingDot(Function):
 
     def forward(self, W, h):
         idx = self.idx
-        target_W = W.take(idx, axis=0)
+        target_W = _gather(W, idx)
         self.target_W = target_W
         if idx.ndim == 1:
             return np.einsum("nh,nh->n", target_W, h)
