@@ -252,8 +252,27 @@ def test_gather_rows_is_numpys_take(dtype, shape):
     got = kernels.gather_rows(table, ids)
     assert got.shape == shape + (7,) and got.dtype == dtype
     np.testing.assert_array_equal(got, table.take(ids, axis=0))
-    strided = np.asfortranarray(table)  # any layout: copied to rows first
+    strided = np.asfortranarray(table)  # any layout, read in place
     np.testing.assert_array_equal(kernels.gather_rows(strided, ids.astype(np.uint32)), table.take(ids, axis=0))
+    np.testing.assert_array_equal(kernels.gather_rows(table[::-2], ids % 31), table[::-2].take(ids % 31, axis=0))
+
+
+def test_the_gather_kernels_never_copy_the_table():
+    """Work follows the ids, not V: a strided (V, H) table is read in place, not made contiguous."""
+    import tracemalloc
+
+    table = np.asfortranarray(np.ones((20_000, 50)))  # 8 MB, not C-contiguous
+    ids = np.array([[3, 19_999], [0, 7]])
+    weights = np.ones(ids.shape)
+    kernels.gather_rows(table, ids), kernels.gather_sum(table, ids, weights, 2)  # compile first
+    tracemalloc.start()
+    try:
+        kernels.gather_rows(table, ids)
+        kernels.gather_sum(table, ids, weights, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100_000
 
 
 @pytest.mark.parametrize("bad", [-1, 61, 10**9])

@@ -353,7 +353,9 @@ def _checked_ids(ids, num_rows):
 def gather_sum(table, ids, weights, group):
     """``out[n] = sum_c weights[n*group + c] * table[ids[n*group + c]]``: (len(ids) // group, H)."""
     out = np.zeros((ids.size // group, table.shape[1]), dtype=table.dtype)
-    _gather_sum(np.ascontiguousarray(table), _checked_ids(ids, table.shape[0]),
+    # The table is read in place whatever its layout (numba compiles a strided variant when
+    # needed): copying it to rows would cost O(V) per call.
+    _gather_sum(table, _checked_ids(ids, table.shape[0]),
                 np.ascontiguousarray(weights).ravel(), group, out)
     return out
 
@@ -363,7 +365,7 @@ def gather_rows(table, ids):
     ahead (``np.take`` copies row after row and waits on each one that is not in cache)."""
     ids = np.asarray(ids)
     out = np.empty(ids.shape + (table.shape[1],), dtype=table.dtype)
-    _gather_rows(np.ascontiguousarray(table), _checked_ids(ids, table.shape[0]), out.reshape(-1, table.shape[1]))
+    _gather_rows(table, _checked_ids(ids, table.shape[0]), out.reshape(-1, table.shape[1]))
     return out
 
 
