@@ -313,19 +313,52 @@ def test_embedding_forwards_gather_through_the_kernel_and_match_without_it(monke
     h = rng.standard_normal((4, 5)).astype(np.float32)
     ids = rng.integers(0, 30, (4, 3))
     calls = []
-    real = kernels.gather_rows
-    monkeypatch.setattr(kernels, "gather_rows", lambda *a: calls.append(1) or real(*a))
+    for name in ("gather_rows", "gather_dot", "gather_sum"):
+        real = getattr(kernels, name)
+        monkeypatch.setattr(kernels, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
     results = {}
     for jit in (True, False):
         previous = kernels.set_jit(jit)
         try:
-            results[jit] = (F.embedding(W, ids).data, F.embedding_dot(W, h, ids).data)
+            W.cleargrad()
+            scores = F.embedding_dot(W, h, ids, sparse=True)
+            (scores * np.arange(12, dtype=np.float32).reshape(4, 3)).sum().backward()
+            results[jit] = (F.embedding(W, ids).data, scores.data, W.grad.to_dense())
         finally:
             kernels.set_jit(previous)
-    assert len(calls) == 2  # embedding and embedding_dot, with the JIT on only
+    # with the JIT on only: embedding_dot's scores, then its dh in backward, then embedding
+    assert calls == ["gather_dot", "gather_sum", "gather_rows"]
     np.testing.assert_array_equal(results[True][0], W.data[ids])
     np.testing.assert_array_equal(results[True][0], results[False][0])
-    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-6)
+    np.testing.assert_allclose(results[True][1], results[False][1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(results[True][2], results[False][2], rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(9,), (9, 4), (1, 1)])
+def test_gather_dot_scores_each_row_against_its_hidden_vector(dtype, shape):
+    rng = np.random.default_rng(6)
+    table = rng.standard_normal((40, 37)).astype(dtype)  # H = 37: vector lanes plus a remainder
+    ids = rng.integers(0, 40, shape)
+    h = rng.standard_normal((shape[0], 37)).astype(dtype)
+    got = kernels.gather_dot(table, ids, h)
+    rows = table[ids]
+    expected = (rows * (h if ids.ndim == 1 else h[:, None, :])).astype(np.float64).sum(axis=-1)
+    assert got.shape == shape and got.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    with pytest.raises(IndexError, match="id 40 is out of range"):
+        kernels.gather_dot(table, np.full(shape, 40), h)
+    with pytest.raises(ValueError, match=r"h must have shape"):
+        kernels.gather_dot(table, ids, h[:, :5])
+
+
+def test_gather_dot_keeps_nan_and_inf():
+    """Only reassociation is allowed, not fast math: a NaN or inf row still gives NaN or inf."""
+    table = np.ones((3, 20), np.float32)
+    table[1, 7], table[2, 0] = np.nan, np.inf
+    got = kernels.gather_dot(table, np.array([[0, 1, 2]]), np.ones((1, 20), np.float32))
+    assert got[0, 0] == 20 and np.isnan(got[0, 1]) and got[0, 2] == np.inf
 
 
 def _zipf_cdf(V, rng):

@@ -27,7 +27,7 @@ import os
 import numpy as np
 
 __all__ = ["jit_available", "jit_enabled", "set_jit", "fits", "sparse_sgd", "sparse_momentum",
-           "sparse_adagrad", "sparse_adam", "fits_rows", "gather_sum", "gather_rows", "scatter_sum", "build_guide",
+           "sparse_adagrad", "sparse_adam", "fits_rows", "gather_sum", "gather_rows", "gather_dot", "scatter_sum", "build_guide",
            "guided_search"]
 
 
@@ -89,8 +89,9 @@ def _jit(fn=None, **options):
         return fn if fn is not None else (lambda f: f)
     # nogil: the two embedding tables are updated on two threads at once. error_model="numpy":
     # IEEE division (inf/NaN, as numpy gives) instead of a zero check that stops vectorization.
-    # No fastmath: it would assume away the NaN and inf the finiteness check looks for, and
-    # reorder arithmetic that must match the numpy code bit for bit.
+    # No fastmath by default: it would assume away the NaN and inf the finiteness check looks
+    # for, and reorder arithmetic that must match the numpy code bit for bit. (The dot product
+    # below asks for "reassoc" alone, which only lets it sum in vector lanes, as BLAS does.)
     jit = _numba.njit(nogil=True, cache=True, error_model="numpy", **options)
     return jit(fn) if fn is not None else jit
 
@@ -311,6 +312,22 @@ def _gather_rows(table, ids, out):
             out[k, j] = table[r, j]
 
 
+@_jit(fastmath={"reassoc"})
+def _gather_dot(table, ids, h, out):
+    N, K = out.shape
+    n_ids = ids.size
+    for n in range(N):
+        for k in range(K):
+            q = n * K + k
+            if q + GATHER_AHEAD < n_ids:
+                prefetch_row(table, ids[q + GATHER_AHEAD])
+            r = ids[q]
+            acc = table.dtype.type(0)
+            for j in range(table.shape[1]):
+                acc += table[r, j] * h[n, j]
+            out[n, k] = acc
+
+
 @_jit
 def _first_out_of_range(ids, num_rows):
     for k in range(ids.size):
@@ -367,6 +384,20 @@ def gather_rows(table, ids):
     out = np.empty(ids.shape + (table.shape[1],), dtype=table.dtype)
     _gather_rows(table, _checked_ids(ids, table.shape[0]), out.reshape(-1, table.shape[1]))
     return out
+
+
+def gather_dot(table, ids, h):
+    """``out[n, k] = table[ids[n, k]] . h[n]`` for (N,) or (N, K) ``ids`` and (N, H) ``h`` of
+    ``table``'s dtype: EmbeddingDot's scores without the (N, K, H) array of gathered rows
+    (``out`` has ``ids``' shape). Summed in vector lanes, so the last bits may differ from
+    ``np.matmul``'s order (which is not numpy's own fixed order either: it is BLAS's)."""
+    ids = np.asarray(ids)
+    N = ids.shape[0]
+    if h.shape != (N, table.shape[1]):
+        raise ValueError(f"gather_dot: h must have shape ({N}, {table.shape[1]}), got {h.shape}")
+    out = np.empty((N, ids.size // max(N, 1)), dtype=table.dtype)
+    _gather_dot(table, _checked_ids(ids, table.shape[0]), np.ascontiguousarray(h), out)
+    return out.reshape(ids.shape)
 
 
 def scatter_sum(values, ids, weights, group, num_rows):
