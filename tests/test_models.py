@@ -5,6 +5,7 @@ import pytest
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import SparseRows
+from tinygrad_nlp.functions import InvalidIdError
 from tinygrad_nlp.gradcheck import gradient_check
 from tinygrad_nlp.models import CBOW, Model, SimpleCBOW, SkipGram
 from tinygrad_nlp.optimizers import Adam
@@ -206,3 +207,45 @@ def test_skipgram_dynamic_window_drops_far_pairs():
     Trainer(model, Adam().setup(model), progress=False).fit(contexts, target, max_epoch=1, batch_size=5)
     with pytest.raises(ValueError, match="weights of shape"):
         model(contexts, target, weights=np.ones((3, 3)))
+
+
+@pytest.mark.parametrize("dynamic_window", [False, True])
+def test_skipgram_prepare_batch_sorts_the_kept_pairs_ids_ahead(dynamic_window):
+    """The ids a SkipGram step scatters into are checked and sorted in prepare_batch (the
+    Trainer's prefetch thread); the loss and gradients are those of the unprepared step."""
+    corpus, contexts, target = make_ns_data(V=25, N=12, window=2)
+    model = SkipGram(25, 6, 2, corpus, sample_size=3, seed=4, dynamic_window=dynamic_window, dtype=np.float64)
+    model.out_embed.W.data = np.random.default_rng(2).normal(size=(25, 6)) * 0.3
+    extra = model.prepare_batch(contexts, target)
+    ids = extra["ids"]
+    keep = (extra["weights"].reshape(-1) > 0) if dynamic_window else np.ones(contexts.size, bool)
+    np.testing.assert_array_equal(ids["centres"].array, np.repeat(target, 4)[keep])
+    np.testing.assert_array_equal(ids["scored"].array[:, 0], contexts.reshape(-1)[keep])
+    np.testing.assert_array_equal(ids["scored"].array[:, 1:], extra["negatives"][keep])
+    assert ids["centres"].checked_rows == 25 and ids["centres"]._unique is not None
+    grads = []
+    for kwargs in (extra, {k: v for k, v in extra.items() if k != "ids"}):
+        model.cleargrads()
+        loss = model(contexts, target, **kwargs)
+        loss.backward()
+        grads.append((float(loss.data), model.in_embed.W.grad.to_dense(), model.out_embed.W.grad.to_dense()))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-12)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(grads[0][2], grads[1][2], rtol=1e-12, atol=1e-15)
+    other = model.prepare_batch(contexts[::-1].copy(), target[::-1].copy())
+    with pytest.raises(ValueError, match=r"ids\['centres'\] must hold"):
+        model(contexts, target, **{**extra, "ids": other["ids"]})
+
+
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+def test_prepare_batch_names_a_bad_id_as_a_context_or_target_id(cls):
+    corpus, contexts, target = make_ns_data(V=25, N=12, window=2)
+    model = cls(25, 6, 2, corpus, seed=0)
+    bad_target = target.copy()
+    bad_target[3] = 25
+    with pytest.raises(InvalidIdError, match=r"target id 25 at position \(3,\)"):
+        model.prepare_batch(contexts, bad_target)
+    bad_contexts = contexts.copy()
+    bad_contexts[2, 1] = -1
+    with pytest.raises(InvalidIdError, match=r"context id -1 at position \(2, 1\)"):
+        model.prepare_batch(bad_contexts, target)

@@ -160,13 +160,13 @@ class _NegativeSamplingModel(Model):
         """The extra inputs of one step, made ahead by a data pipeline (the Trainer's prefetch
         thread): negatives, window weights, and the step's ids checked and sorted as
         :class:`~tinygrad_nlp.sparse.Ids` so the backward pass can reuse that work."""
-        contexts, target = np.asarray(contexts), np.asarray(target)
+        # Checked first, so that a bad id is named as a context or target id of the batch.
+        context_ids, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
+        contexts = context_ids.array
         extra = {"negatives": self.sample_negatives(self._positives(contexts, target))}
         if self.dynamic_window:
             extra["weights"] = self.window_weights(len(target))
-        ids = self._prepare_ids(contexts, target, extra["negatives"])
-        if ids is not None:
-            extra["ids"] = ids
+        extra["ids"] = self._prepare_ids(context_ids, target, extra["negatives"], extra.get("weights"))
         return extra
 
 
@@ -188,10 +188,10 @@ class CBOW(_NegativeSamplingModel):
     def _positives(contexts, target):
         return target
 
-    def _prepare_ids(self, contexts, target, negatives):
+    def _prepare_ids(self, context_ids, target, negatives, weights=None):
         V = self.vocab_size
         scored = np.concatenate([target[:, None], np.asarray(negatives)], axis=1)
-        return {"contexts": Ids(contexts).prepare(V), "scored": Ids(scored).prepare(V)}
+        return {"contexts": context_ids.prepare(V), "scored": Ids(scored).prepare(V)}
 
     def forward(self, contexts, target, negatives=None, weights=None, ids=None):
         ids = ids or {}
@@ -228,31 +228,48 @@ class SkipGram(_NegativeSamplingModel):
     def _positives(contexts, target):
         return contexts.reshape(-1)
 
-    def _prepare_ids(self, contexts, target, negatives):
-        return None  # pairs are filtered per step (dynamic window): nothing to precompute
+    def _pairs(self, contexts, target, negatives, weights):
+        """``(centres, positives, negatives)`` of the batch's (target, context) pairs, one row per
+        pair in row-major order, without the pairs a 0 in ``weights`` leaves out."""
+        C = contexts.shape[1]
+        positives, centres = contexts.reshape(-1), np.repeat(target, C)
+        if weights is not None:
+            keep = weights.reshape(-1) > 0
+            positives, negatives, centres = positives[keep], negatives[keep], centres[keep]
+        return centres, positives, negatives
+
+    def _prepare_ids(self, context_ids, target, negatives, weights=None):
+        centres, positives, negatives = self._pairs(context_ids.array, target, np.asarray(negatives), weights)
+        V = self.vocab_size
+        scored = np.concatenate([positives[:, None], negatives], axis=1)
+        return {"centres": Ids(centres).prepare(V), "scored": Ids(scored).prepare(V)}
 
     def forward(self, contexts, target, negatives=None, weights=None, ids=None):
         contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         contexts = contexts.array
-        N, C = contexts.shape
-        positives = contexts.reshape(-1)
+        N = contexts.shape[0]
         if negatives is None:
-            negatives = self.sample_negatives(positives)
+            negatives = self.sample_negatives(contexts.reshape(-1))
         negatives = np.asarray(negatives)
-        centres = np.repeat(target, C)  # one row per (target, context) pair
         if weights is None and self.dynamic_window:
             weights = self.window_weights(N)
         if weights is not None:
             weights = np.asarray(weights)
             if weights.shape != contexts.shape:
                 raise ValueError(f"weights of shape {weights.shape} must match contexts of shape {contexts.shape}")
-            keep = weights.reshape(-1) > 0
-            positives, negatives, centres = positives[keep], negatives[keep], centres[keep]
+        centres, positives, negatives = self._pairs(contexts, target, negatives, weights)
+        ids = ids or {}
+        prepared = ids.get("centres")
+        if prepared is not None:  # checked and sorted ahead (prepare_batch): reused, not redone
+            if not np.array_equal(prepared.array, centres):
+                raise ValueError("ids['centres'] must hold the centre word of each kept pair of the batch")
+            centres = prepared
         h = self.in_embed(centres)  # the target's vector, gathered once per kept pair
         h.name = "h"
-        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse)
+        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse,
+                                        scored=ids.get("scored"))
         # negative_sampling_loss averages over the pairs; the book sums over context positions.
-        loss = loss * float(len(centres) / max(N, 1))
+        loss = loss * float(positives.size / max(N, 1))
         loss.name = "loss"
         return loss
 
