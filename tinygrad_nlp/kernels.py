@@ -9,7 +9,8 @@ that all are finite, and only then does the second compute them again and write 
 That keeps the optimizers' guarantee (a parameter is updated whole or not at all, never with NaN
 or inf) at about a third of numpy's cost. The gather-sum (EmbeddingBag's forward) and
 scatter-sum (every sparse gradient) replace scipy's sparse products, whose generic inner loop
-does not vectorise over H, and the row gather replaces ``np.take`` in the embedding forwards.
+does not vectorise over H, the row gather replaces ``np.take`` in the embedding forwards, and
+the gather-dot gives EmbeddingDot's scores without an (N, K, H) array of gathered rows.
 The loops that read rows scattered over a table prefetch the rows a few ids ahead, so that a
 large vocabulary's trips to DRAM overlap instead of stalling one after another.
 
