@@ -167,19 +167,23 @@ def _two_pass_kernel(rule, n_state):
     scalars in the tables' dtype, so float32 stays float32.
     """
 
+    @_jit(inline="always")
+    def prefetch_ahead(data, s1, s2, rows, i):
+        if i + UPDATE_AHEAD < rows.size:
+            ahead = rows[i + UPDATE_AHEAD]
+            prefetch_row(data, ahead)
+            if n_state > 0:
+                prefetch_row(s1, ahead)
+            if n_state > 1:
+                prefetch_row(s2, ahead)
+
     @_jit
     def kernel(data, s1, s2, rows, grad, hyper):
         zero = data.dtype.type(0)
         bad = False
         n = rows.size
         for i in range(n):
-            if i + UPDATE_AHEAD < n:
-                ahead = rows[i + UPDATE_AHEAD]
-                prefetch_row(data, ahead)
-                if n_state > 0:
-                    prefetch_row(s1, ahead)
-                if n_state > 1:
-                    prefetch_row(s2, ahead)
+            prefetch_ahead(data, s1, s2, rows, i)
             r = rows[i]
             for j in range(data.shape[1]):
                 w, a, b = rule(data[r, j], s1[r, j], s2[r, j], grad[i, j], hyper)
@@ -187,13 +191,7 @@ def _two_pass_kernel(rule, n_state):
         if bad:
             return False
         for i in range(n):
-            if i + UPDATE_AHEAD < n:  # pass 1 left the rows in cache, but not all in L1/L2
-                ahead = rows[i + UPDATE_AHEAD]
-                prefetch_row(data, ahead)
-                if n_state > 0:
-                    prefetch_row(s1, ahead)
-                if n_state > 1:
-                    prefetch_row(s2, ahead)
+            prefetch_ahead(data, s1, s2, rows, i)  # pass 1 left the rows in L3, not all in L1/L2
             r = rows[i]
             for j in range(data.shape[1]):
                 w, a, b = rule(data[r, j], s1[r, j], s2[r, j], grad[i, j], hyper)
