@@ -504,3 +504,5 @@ def test_negative_sampling_with_prepared_scored_ids():
     assert float(F.negative_sampling_loss(h, W, target, neg, scored=scored).data) == pytest.approx(float(ref.data))
     with pytest.raises(ValueError, match="scored ids must be"):
         F.negative_sampling_loss(h, W, target[::-1].copy(), neg, scored=scored)
+    with pytest.raises(ValueError, match="scored ids must be"):  # same targets, other negatives
+        F.negative_sampling_loss(h, W, target, (neg + 1) % 20, scored=scored)

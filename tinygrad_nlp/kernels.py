@@ -28,8 +28,8 @@ import os
 import numpy as np
 
 __all__ = ["jit_available", "jit_enabled", "set_jit", "fits", "sparse_sgd", "sparse_momentum",
-           "sparse_adagrad", "sparse_adam", "fits_rows", "gather_sum", "gather_rows", "gather_dot", "scatter_sum", "build_guide",
-           "guided_search"]
+           "sparse_adagrad", "sparse_adam", "fits_rows", "gather_sum", "gather_rows", "gather_dot",
+           "scatter_sum", "build_guide", "guided_search"]
 
 
 def _jit_from_env():

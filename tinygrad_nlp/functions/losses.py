@@ -293,7 +293,10 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False, scored=None):
         )
     if scored is not None:
         expected = (target.shape[0], negatives.shape[1] + 1)
-        if scored.shape != expected or not np.array_equal(scored.array[:, 0], target):
+        # The whole array, not just the targets: a prepared batch with other negatives would
+        # otherwise train on them silently (a compare costs microseconds; the sort it saves, more).
+        if (scored.shape != expected or not np.array_equal(scored.array[:, 0], target)
+                or not np.array_equal(scored.array[:, 1:], negatives)):
             raise ValueError(f"negative_sampling_loss: scored ids must be [target | negatives] of shape {expected}")
         idx = scored
     else:
