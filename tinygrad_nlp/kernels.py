@@ -287,51 +287,55 @@ def sparse_adam(data, m, v, rows, grad, beta1, beta2, eps, step_size, weight_dec
 # number of ids. scipy's general CSR/CSC kernels do the same sums but cannot vectorise the inner
 # loop over H; these do, and need no index-pointer array.
 
+# The gathers check each id as they read it (the loops do not check bounds otherwise) and
+# return the position of the first bad one, or -1: no separate pass over the ids.
+
 @_jit
 def _gather_sum(table, ids, weights, group, out):
-    n_ids = ids.size
+    n_ids, num_rows = ids.size, table.shape[0]
     for n in range(out.shape[0]):
         for c in range(group):
             k = n * group + c
             if k + GATHER_AHEAD < n_ids:
                 prefetch_row(table, ids[k + GATHER_AHEAD])
             r, a = ids[k], weights[k]
+            if r < 0 or r >= num_rows:
+                return k
             for j in range(table.shape[1]):
                 out[n, j] += a * table[r, j]
+    return -1
 
 
 @_jit
 def _gather_rows(table, ids, out):
-    n_ids = ids.size
+    n_ids, num_rows = ids.size, table.shape[0]
     for k in range(n_ids):
         if k + GATHER_AHEAD < n_ids:
             prefetch_row(table, ids[k + GATHER_AHEAD])
         r = ids[k]
+        if r < 0 or r >= num_rows:
+            return k
         for j in range(table.shape[1]):
             out[k, j] = table[r, j]
+    return -1
 
 
 @_jit(fastmath={"reassoc"})
 def _gather_dot(table, ids, h, out):
     N, K = out.shape
-    n_ids = ids.size
+    n_ids, num_rows = ids.size, table.shape[0]
     for n in range(N):
         for k in range(K):
             q = n * K + k
             if q + GATHER_AHEAD < n_ids:
                 prefetch_row(table, ids[q + GATHER_AHEAD])
             r = ids[q]
+            if r < 0 or r >= num_rows:
+                return q
             acc = table.dtype.type(0)
             for j in range(table.shape[1]):
                 acc += table[r, j] * h[n, j]
             out[n, k] = acc
-
-
-@_jit
-def _first_out_of_range(ids, num_rows):
-    for k in range(ids.size):
-        if ids[k] < 0 or ids[k] >= num_rows:
-            return k
     return -1
 
 
@@ -356,14 +360,10 @@ def fits_rows(table, ids, weights=None):
     )
 
 
-def _checked_ids(ids, num_rows):
-    """``ids`` flattened and contiguous, after checking they index ``num_rows`` rows: the
-    compiled loops do not check bounds, so a bad id must not reach them."""
-    flat = np.ascontiguousarray(ids).ravel()
-    k = int(_first_out_of_range(flat, num_rows))
-    if k >= 0:
-        raise IndexError(f"id {int(flat[k])} is out of range for a table of {num_rows} rows")
-    return flat
+def _raise_if_out_of_range(bad, flat_ids, num_rows):
+    """Name the id a gather kernel stopped at (its return value ``bad`` >= 0)."""
+    if bad >= 0:
+        raise IndexError(f"id {int(flat_ids[bad])} is out of range for a table of {num_rows} rows")
 
 
 def gather_sum(table, ids, weights, group):
@@ -371,8 +371,9 @@ def gather_sum(table, ids, weights, group):
     out = np.zeros((ids.size // group, table.shape[1]), dtype=table.dtype)
     # The table is read in place whatever its layout (numba compiles a strided variant when
     # needed): copying it to rows would cost O(V) per call.
-    _gather_sum(table, _checked_ids(ids, table.shape[0]),
-                np.ascontiguousarray(weights).ravel(), group, out)
+    flat = np.ascontiguousarray(ids).ravel()
+    _raise_if_out_of_range(_gather_sum(table, flat, np.ascontiguousarray(weights).ravel(), group, out),
+                           flat, table.shape[0])
     return out
 
 
@@ -381,7 +382,8 @@ def gather_rows(table, ids):
     ahead (``np.take`` copies row after row and waits on each one that is not in cache)."""
     ids = np.asarray(ids)
     out = np.empty(ids.shape + (table.shape[1],), dtype=table.dtype)
-    _gather_rows(table, _checked_ids(ids, table.shape[0]), out.reshape(-1, table.shape[1]))
+    flat = np.ascontiguousarray(ids).ravel()
+    _raise_if_out_of_range(_gather_rows(table, flat, out.reshape(-1, table.shape[1])), flat, table.shape[0])
     return out
 
 
@@ -395,7 +397,8 @@ def gather_dot(table, ids, h):
     if h.shape != (N, table.shape[1]):
         raise ValueError(f"gather_dot: h must have shape ({N}, {table.shape[1]}), got {h.shape}")
     out = np.empty((N, ids.size // max(N, 1)), dtype=table.dtype)
-    _gather_dot(table, _checked_ids(ids, table.shape[0]), np.ascontiguousarray(h), out)
+    flat = np.ascontiguousarray(ids).ravel()
+    _raise_if_out_of_range(_gather_dot(table, flat, np.ascontiguousarray(h), out), flat, table.shape[0])
     return out.reshape(ids.shape)
 
 
