@@ -351,3 +351,20 @@ def test_float32_create_graph_stays_float32():
     g.sum().backward()
     assert g.dtype == np.float32 and x.grad.dtype == np.float32
     assert np.allclose(x.grad.data, 12 * x.data)
+
+
+def test_unchain_backward_cuts_the_whole_history_and_keeps_values():
+    import tinygrad_nlp.functions as F
+
+    x = Variable(np.array([1.0, 2.0]))
+    a = F.exp(x)
+    b = a * 3.0
+    y = F.sin(b)
+    y.unchain_backward()
+    assert y.creator is not None  # y itself keeps its creator: it is what the next step reads
+    assert b.creator is None and a.creator is None
+    z = (y * 2.0).sum()
+    z.backward()
+    assert x.grad is None  # nothing reaches behind the cut
+    np.testing.assert_allclose(b.grad.data, 2 * np.cos(b.data))  # b became a leaf
+    np.testing.assert_allclose(y.data, np.sin(3 * np.exp([1.0, 2.0])))

@@ -141,3 +141,131 @@ def test_failed_save_keeps_the_previous_file(tmp_path):
         save_npz(path, {"a": np.zeros(3), "b": Exploding()})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["w.npz"]  # no temporary file left behind
+
+
+# ----- recurrent layers -----
+from tinygrad_nlp import Variable, test_mode  # noqa: E402
+from tinygrad_nlp.layers import GRU, LSTM, RNN  # noqa: E402
+
+RECURRENT = [LSTM, GRU, RNN]
+
+
+def _copy_into_torch(torch, layer, module):
+    with torch.no_grad():
+        for i, cell in enumerate(layer.cells):
+            getattr(module, f"weight_ih_l{i}").copy_(torch.tensor(cell.W_x.data.T))
+            getattr(module, f"weight_hh_l{i}").copy_(torch.tensor(cell.W_h.data.T))
+            getattr(module, f"bias_ih_l{i}").copy_(torch.tensor(cell.b.data))
+            b_h = cell.b_h.data if isinstance(layer, GRU) else np.zeros_like(cell.b.data)
+            getattr(module, f"bias_hh_l{i}").copy_(torch.tensor(b_h))
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_recurrent_layers_match_pytorch_over_two_layers(cls):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    N, T, D, H = 3, 5, 4, 6
+    xs = rng.normal(size=(N, T, D)).astype(np.float32)
+    layer = cls(D, H, num_layers=2, rng=1, init_scale=0.5)
+    module = {LSTM: torch.nn.LSTM, GRU: torch.nn.GRU, RNN: torch.nn.RNN}[cls](D, H, num_layers=2, batch_first=True)
+    _copy_into_torch(torch, layer, module)
+    x = Variable(xs)
+    ys = layer(x)
+    assert ys.shape == (N, T, H) and ys.dtype == np.float32
+    w = rng.normal(size=ys.shape).astype(np.float32)
+    (ys * w).sum().backward()
+    tx = torch.tensor(xs, requires_grad=True)
+    ty, _ = module(tx)
+    (ty * torch.tensor(w)).sum().backward()
+    np.testing.assert_allclose(ys.data, ty.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(x.grad.data, tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    for i, cell in enumerate(layer.cells):
+        np.testing.assert_allclose(cell.W_h.grad.data, getattr(module, f"weight_hh_l{i}").grad.numpy().T,
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(cell.W_x.grad.data, getattr(module, f"weight_ih_l{i}").grad.numpy().T,
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(cell.b.grad.data, getattr(module, f"bias_ih_l{i}").grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_recurrent_layer_gradients_against_finite_differences(cls):
+    xs = np.random.default_rng(2).normal(size=(2, 3, 3))
+    layer = cls(3, 4, num_layers=2, dtype=np.float64, rng=3)
+    assert gradient_check(lambda v: layer(v), xs)
+    h0 = np.random.default_rng(4).normal(size=(2, 4))
+    state = (lambda h: [(h, h * 0.5), (h, h)]) if cls is LSTM else (lambda h: [h, h * 2.0])
+    assert gradient_check(lambda h: layer(xs, state=state(h)), h0)
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_state_contract_one_call_equals_two_halves(cls):
+    xs = np.random.default_rng(5).normal(size=(2, 6, 3)).astype(np.float32)
+    full = cls(3, 4, num_layers=2, rng=0)
+    ys = full(xs).data
+    assert len(full.state) == 2
+    for s in full.state:
+        parts = s if cls is LSTM else (s,)
+        assert isinstance(s, tuple) == (cls is LSTM)
+        assert all(isinstance(p, Variable) and p.shape == (2, 4) for p in parts)
+    np.testing.assert_allclose((full.state[-1][0] if cls is LSTM else full.state[-1]).data, ys[:, -1])
+    # Passing the state explicitly, and carrying it with stateful=True, both continue the sequence.
+    halves = cls(3, 4, num_layers=2, rng=0)
+    first = halves(xs[:, :3]).data
+    second = halves(xs[:, 3:], state=halves.state).data
+    np.testing.assert_allclose(np.concatenate([first, second], axis=1), ys, rtol=1e-5, atol=1e-6)
+    stateful = cls(3, 4, num_layers=2, rng=0, stateful=True)
+    got = np.concatenate([stateful(xs[:, :3]).data, stateful(xs[:, 3:]).data], axis=1)
+    np.testing.assert_allclose(got, ys, rtol=1e-5, atol=1e-6)
+    stateful.reset_state()
+    np.testing.assert_allclose(stateful(xs[:, :3]).data, first, rtol=1e-6)
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_stateful_layer_cuts_all_carried_state(cls):
+    layer = cls(3, 4, stateful=True, rng=0)
+    x1 = Variable(np.ones((2, 2, 3), np.float32))
+    layer(x1)
+    carried = layer.state[0] if cls is LSTM else (layer.state[0],)
+    assert all(v.creator is None for v in carried)  # h and, for an LSTM, c as well
+    x2 = Variable(np.ones((2, 2, 3), np.float32))
+    layer(x2).sum().backward()
+    assert x1.grad is None and x2.grad is not None
+
+
+def test_non_stateful_state_stays_live_for_an_encoder_decoder():
+    enc, dec = LSTM(3, 4, rng=0), LSTM(3, 4, rng=1)
+    x = Variable(np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32))
+    enc(x)
+    h, c = enc.state[0]
+    assert h.creator is not None and c.creator is not None
+    dec(np.ones((2, 3, 3), np.float32), state=enc.state).sum().backward()
+    assert x.grad is not None and np.abs(x.grad.data).sum() > 0
+    # A bare (h, c) is accepted for one layer and gives the same result as the list form.
+    np.testing.assert_allclose(dec(np.ones((2, 3, 3)), state=(h, c)).data,
+                               dec(np.ones((2, 3, 3)), state=[(h, c)]).data)
+
+
+def test_recurrent_layer_rejects_bad_input_and_state():
+    layer = LSTM(3, 4, num_layers=2, stateful=True, rng=0)
+    with pytest.raises(ValueError, match=r"input must have shape \(N, T, 3\)"):
+        layer(np.ones((2, 5, 2)))
+    with pytest.raises(ValueError, match="must be a list of 2 entries"):
+        layer(np.ones((2, 5, 3)), state=(np.zeros((2, 4)), np.zeros((2, 4))))
+    layer(np.ones((2, 5, 3)))
+    with pytest.raises(ValueError, match=r"needs \(1, 4\); call reset_state\(\)"):
+        layer(np.ones((1, 5, 3)))
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
+        GRU(3, 0)
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        RNN(3, 4, dropout=1.0)
+
+
+def test_dropout_acts_between_layers_in_training_only():
+    xs = np.random.default_rng(1).normal(size=(4, 3, 5)).astype(np.float32)
+    plain = LSTM(5, 8, num_layers=2, rng=0)
+    dropped = LSTM(5, 8, num_layers=2, dropout=0.5, rng=0)
+    with test_mode():
+        np.testing.assert_allclose(dropped(xs).data, plain(xs).data)
+    assert not np.allclose(dropped(xs).data, plain(xs).data)
+    one = LSTM(5, 8, num_layers=1, dropout=0.5, rng=0)  # nothing between layers to drop
+    np.testing.assert_allclose(one(xs).data, LSTM(5, 8, rng=0)(xs).data)

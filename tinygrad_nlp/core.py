@@ -190,6 +190,24 @@ class Variable:
         """Forget the creator: this Variable becomes a leaf (truncated backprop)."""
         self.creator = None
 
+    def unchain_backward(self):
+        """Cut every link of the graph behind this Variable's creator (DeZero's name): each
+        Variable it was computed from becomes a leaf, so the recorded history (a previous window
+        of truncated BPTT) is freed once nothing else holds it. ``self`` keeps its creator, whose
+        inputs are now leaves."""
+        func = self.creator
+        stack = [func] if func is not None else []
+        seen = set()
+        while stack:
+            f = stack.pop()
+            if id(f) in seen:
+                continue
+            seen.add(id(f))
+            for x in f.inputs:
+                if x.creator is not None:
+                    stack.append(x.creator)
+                    x.creator = None
+
     def cleargrad(self):
         """Reset the accumulated gradient (call before each new backward pass)."""
         self.grad = None

@@ -16,10 +16,11 @@ import zlib
 import numpy as np
 
 import tinygrad_nlp.functions as F
-from tinygrad_nlp.core import Parameter
+from tinygrad_nlp.core import Parameter, Variable
+from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
 from tinygrad_nlp.io import atomic_write
 
-__all__ = ["Layer", "Linear", "Embedding", "load_npz", "save_npz"]
+__all__ = ["Layer", "Linear", "Embedding", "RNN", "LSTM", "GRU", "load_npz", "save_npz"]
 
 
 class Layer:
@@ -247,3 +248,202 @@ class Embedding(Layer):
     def dot(self, h, idx):
         """Scores ``W[idx[n]] . h[n]`` for (N,) or (N, K) ids."""
         return F.embedding_dot(self.W, h, idx, sparse=self.sparse)
+
+
+# ----- recurrent layers -----
+class _CellWeights(Layer):
+    """The weights of one recurrent layer: ``W_x`` (D, kH), ``W_h`` (H, kH), bias ``b`` (kH,)
+    with k gate blocks (1 for an RNN, 4 for an LSTM, 3 for a GRU, which also has ``b_h``).
+
+    Initialised as in the book (``N(0, 1) / sqrt(fan_in)`` weights, zero biases), or uniformly in
+    ``[-init_scale, init_scale]`` (biases included) as Zaremba et al. and PyTorch do.
+    """
+
+    blocks = 1
+    has_state_c = False
+
+    def __init__(self, input_size, hidden_size, dtype=np.float32, rng=None, init_scale=None):
+        super().__init__()
+        rng = np.random.default_rng(rng)
+        D, H, k = input_size, hidden_size, self.blocks
+        if init_scale is None:
+            W_x = rng.standard_normal((D, k * H)) / np.sqrt(D)
+            W_h = rng.standard_normal((H, k * H)) / np.sqrt(H)
+            b = np.zeros(k * H)
+        else:
+            W_x, W_h, b = (rng.uniform(-init_scale, init_scale, size=s) for s in ((D, k * H), (H, k * H), (k * H,)))
+        self.W_x = Parameter(np.asarray(W_x, dtype=dtype), name="W_x")
+        self.W_h = Parameter(np.asarray(W_h, dtype=dtype), name="W_h")
+        self.b = Parameter(np.asarray(b, dtype=dtype), name="b")
+        if self.blocks == 3:
+            b_h = np.zeros(k * H) if init_scale is None else rng.uniform(-init_scale, init_scale, size=k * H)
+            self.b_h = Parameter(np.asarray(b_h, dtype=dtype), name="b_h")
+        self.input_size, self.hidden_size = D, H
+
+    def run(self, xs, state):
+        """Run over a (N, T, D) Variable from ``state`` (None: zeros); returns ``(ys, last state)``.
+
+        The input projection ``xs W_x + b`` of all N*T positions is one matrix product; the
+        time loop then runs one fused step Function per position.
+        """
+        N, T, _ = xs.shape
+        steps = F.unbind(F.linear(xs, self.W_x, self.b), axis=1)
+        if state is None:
+            zeros = np.zeros((N, self.hidden_size), dtype=self.W_h.dtype)
+            state = (Variable(zeros), Variable(zeros)) if self.has_state_c else Variable(zeros)
+        hs = []
+        for xw in steps:
+            state = self.step(xw, state)
+            hs.append(state[0] if self.has_state_c else state)
+        return F.stack(hs, axis=1), state
+
+
+class RNNCellWeights(_CellWeights):
+    """One Elman RNN layer's weights and step (``F.rnn_step``)."""
+
+    blocks = 1
+
+    def step(self, xw, h):
+        return RNNCellFn(projected=True)(xw, h, self.W_h)
+
+
+class LSTMCellWeights(_CellWeights):
+    """One LSTM layer's weights (gate blocks i, f, g, o) and step (``F.lstm_step``)."""
+
+    blocks = 4
+    has_state_c = True
+
+    def step(self, xw, state):
+        h, c = state
+        return tuple(LSTMCellFn(projected=True)(xw, h, c, self.W_h))
+
+
+class GRUCellWeights(_CellWeights):
+    """One GRU layer's weights (blocks r, z, n; ``b`` is ``b_x``) and step (``F.gru_step``)."""
+
+    blocks = 3
+
+    def step(self, xw, h):
+        return GRUCellFn(projected=True)(xw, h, self.W_h, self.b_h)
+
+
+def _detached(v):
+    """A leaf Variable sharing ``v``'s values: what a stateful layer carries into the next call,
+    so no gradient of the next window reaches this one and this window's graph can be freed."""
+    return Variable(v.data)
+
+
+class _Recurrent(Layer):
+    """Shared code of ``RNN``, ``LSTM`` and ``GRU``: stacked layers over (N, T, D) sequences.
+
+    ``layer(xs, state=None)`` takes ``xs`` (N, T, D) (Variable or array) and returns ``ys``
+    (N, T, H), the last layer's hidden states. Afterwards ``layer.state`` is a list with one
+    entry per layer - ``(h, c)`` for an LSTM, ``h`` for an RNN or GRU, each an (N, H) Variable:
+
+    * with ``stateful=False`` these are the live Variables of the last step, so a decoder started
+      from them (``decoder(ys, state=encoder.state)``) backpropagates into the encoder;
+    * with ``stateful=True`` they are leaf copies (cut from the graph, ``h`` and ``c`` alike), and
+      the next call starts from them: truncated backpropagation through time, where no gradient
+      of a window reaches the previous one. ``reset_state()`` starts again from zeros.
+
+    A ``state`` passed in replaces the carried one (a bare ``(h, c)`` or ``h`` is accepted when
+    ``num_layers == 1``). ``dropout`` is applied between stacked layers during training.
+    """
+
+    weights_class = None
+
+    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, stateful=False,
+                 dtype=np.float32, rng=None, init_scale=None):
+        super().__init__()
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1), got {dropout}")
+        rng = np.random.default_rng(rng)
+        self.input_size, self.hidden_size, self.num_layers = int(input_size), int(hidden_size), int(num_layers)
+        self.dropout, self.stateful = float(dropout), bool(stateful)
+        for layer in range(self.num_layers):
+            D = self.input_size if layer == 0 else self.hidden_size
+            setattr(self, f"cell{layer}", self.weights_class(D, self.hidden_size, dtype, rng, init_scale))
+        self.rng = np.random.default_rng(rng.integers(2**63))
+        self.state = None
+
+    @property
+    def cells(self):
+        """The per-layer weights, bottom first."""
+        return [getattr(self, f"cell{layer}") for layer in range(self.num_layers)]
+
+    def reset_state(self):
+        """Forget the carried state: the next call starts from zeros."""
+        self.state = None
+
+    def forward(self, xs, state=None):
+        xs = xs if isinstance(xs, Variable) else Variable(np.asarray(xs))
+        name = type(self).__name__
+        if xs.ndim != 3 or xs.shape[2] != self.input_size:
+            raise ValueError(f"{name}: input must have shape (N, T, {self.input_size}), got {xs.shape}")
+        if xs.shape[1] == 0:
+            raise ValueError(f"{name}: input has no time steps (shape {xs.shape})")
+        if state is None and self.stateful:
+            state = self.state
+        states = self._check_state(state, xs.shape[0])
+        new_state = []
+        for layer, cell in enumerate(self.cells):
+            if layer and self.dropout:
+                xs = F.dropout(xs, self.dropout, rng=self.rng)
+            xs, last = cell.run(xs, states[layer])
+            new_state.append(last)
+        if self.stateful:
+            new_state = [tuple(_detached(v) for v in s) if isinstance(s, tuple) else _detached(s) for s in new_state]
+        self.state = new_state
+        return xs
+
+    def _check_state(self, state, N):
+        """Per-layer list of states (None entries for zeros), shapes checked."""
+        name, L, H = type(self).__name__, self.num_layers, self.hidden_size
+        lstm = self.weights_class.has_state_c
+        if state is None:
+            return [None] * L
+        bare = isinstance(state, tuple) and len(state) == 2 and not isinstance(state[0], (tuple, list)) if lstm \
+            else not isinstance(state, (list, tuple))
+        if bare:
+            if L != 1:
+                raise ValueError(f"{name}: with num_layers={L} the state must be a list of {L} entries, one per layer")
+            state = [state]
+        state = list(state)
+        if len(state) != L:
+            raise ValueError(f"{name}: the state has {len(state)} entries but the layer has num_layers={L}")
+        out = []
+        for layer, s in enumerate(state):
+            parts = s if lstm else (s,)
+            if lstm and not (isinstance(s, (tuple, list)) and len(s) == 2):
+                raise ValueError(f"{name}: the state of layer {layer} must be a pair (h, c)")
+            parts = tuple(p if isinstance(p, Variable) else Variable(np.asarray(p, dtype=self.cell0.W_h.dtype))
+                          for p in parts)
+            for what, p in zip(("h", "c"), parts):
+                if p.shape != (N, H):
+                    raise ValueError(
+                        f"{name}: the state's {what} of layer {layer} has shape {p.shape} but this batch needs "
+                        f"{(N, H)}; call reset_state() when the batch size changes"
+                    )
+            out.append(parts if lstm else parts[0])
+        return out
+
+
+class RNN(_Recurrent):
+    """Stacked Elman RNN layers, ``h_t = tanh(x_t W_x + h_{t-1} W_h + b)``; see :class:`_Recurrent`."""
+
+    weights_class = RNNCellWeights
+
+
+class LSTM(_Recurrent):
+    """Stacked LSTM layers (PyTorch's gate order i, f, g, o); state ``(h, c)`` per layer."""
+
+    weights_class = LSTMCellWeights
+
+
+class GRU(_Recurrent):
+    """Stacked GRU layers (PyTorch's formula and block order r, z, n); state ``h`` per layer."""
+
+    weights_class = GRUCellWeights

@@ -22,3 +22,7 @@ from tinygrad_nlp.functions.losses import (  # noqa: F401
     LogSoftmax, SigmoidCrossEntropy, Softmax, SoftmaxCrossEntropy,
     log_softmax, negative_sampling_loss, sigmoid_cross_entropy, softmax, softmax_cross_entropy,
 )
+from tinygrad_nlp.functions.rnn import (  # noqa: F401
+    GRUCell, LSTMCell, RNNCell, Unbind,
+    gru_cell, gru_step, lstm_cell, lstm_step, rnn_cell, rnn_step, unbind,
+)

@@ -1,0 +1,346 @@
+"""Recurrent cells as single fused Functions: ``rnn_cell``, ``lstm_cell``, ``gru_cell``.
+
+Each cell is one graph node whose forward computes every gate of one time step and whose
+backward computes every gradient of that step in one go (the book's hand-written ``LSTM``
+layer, here behind the engine), instead of a chain of fifteen small nodes. Gate blocks follow
+PyTorch's order, so the weights of ``torch.nn.LSTMCell`` / ``GRUCell`` map over by a transpose:
+
+* LSTM, blocks ``i, f, g, o`` of ``W_x`` (D, 4H), ``W_h`` (H, 4H), ``b`` (4H,)::
+
+      a = x W_x + h W_h + b;  i, f, o = sigmoid(a_i, a_f, a_o);  g = tanh(a_g)
+      c' = f * c + i * g;     h' = o * tanh(c')
+
+* GRU, blocks ``r, z, n`` of ``W_x`` (D, 3H), ``W_h`` (H, 3H), biases ``b_x``, ``b_h`` (3H,)::
+
+      r, z = sigmoid(x W_x[r,z] + b_x[r,z] + h W_h[r,z] + b_h[r,z])
+      n = tanh(x W_xn + b_xn + r * (h W_hn + b_hn));   h' = (1 - z) * n + z * h
+
+* plain RNN: ``h' = tanh(x W_x + h W_h + b)``.
+
+Recurrent layers project the whole (N, T, D) input with one matrix product before the time
+loop and run the ``*_step`` variants, which take that projection ``x W_x + b`` of one step
+instead of ``x``; ``unbind`` splits the projection into its T steps in one node.
+
+The gradients are first-order: each backward is one node of its own (``*Grad``) computing all
+input gradients from the saved gates, so ``create_graph=True`` records it, but differentiating a
+cell twice raises ``NotImplementedError``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tinygrad_nlp.core import Function, Variable, as_variable
+
+__all__ = [
+    "rnn_cell", "lstm_cell", "gru_cell", "rnn_step", "lstm_step", "gru_step", "unbind",
+    "RNNCell", "LSTMCell", "GRUCell", "Unbind",
+]
+
+
+def _sigmoid_(a):
+    """Logistic sigmoid in place, as ``0.5 * tanh(a / 2) + 0.5`` (no overflow for any ``a``)."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+def _data(x):
+    return x.data if isinstance(x, Variable) else np.asarray(x)
+
+
+def _check_2d(name, what, x, rows=None, cols=None):
+    shape = np.shape(_data(x))
+    if len(shape) != 2 or (rows is not None and shape[0] != rows) or (cols is not None and shape[1] != cols):
+        want = f"({'N' if rows is None else rows}, {'?' if cols is None else cols})"
+        raise ValueError(f"{name}: {what} must have shape {want}, got {shape}")
+
+
+def _check_cell(name, x, h, W_x, W_h, blocks, c=None):
+    """Validate shapes of one cell call; returns (N, H)."""
+    h_shape = np.shape(_data(h))
+    if len(h_shape) != 2:
+        raise ValueError(f"{name}: h must have shape (N, H), got {h_shape}")
+    N, H = h_shape
+    _check_2d(name, "W_h", W_h, H, blocks * H)
+    if W_x is not None:
+        _check_2d(name, "x", x, N)
+        _check_2d(name, "W_x", W_x, np.shape(_data(x))[1], blocks * H)
+    else:
+        _check_2d(name, "the projected input x W_x + b", x, N, blocks * H)
+    if c is not None and np.shape(_data(c)) != (N, H):
+        raise ValueError(f"{name}: c must have shape {(N, H)} like h, got {np.shape(_data(c))}")
+    return N, H
+
+
+def _check_bias(name, what, b, size):
+    if np.shape(_data(b)) != (size,):
+        raise ValueError(f"{name}: {what} must have shape ({size},), got {np.shape(_data(b))}")
+
+
+class _FirstOrder(Function):
+    """The backward node of a cell: its forward computes all the cell's input gradients."""
+
+    def __init__(self, cell):
+        self.cell = cell
+
+    def forward(self, *gys):
+        return self.cell._grads(*gys)
+
+    def backward(self, *ggs):
+        raise NotImplementedError(
+            f"{type(self.cell).__name__} is differentiable once: its gradient cannot be differentiated again"
+        )
+
+
+# ----- plain RNN -----
+class RNNCell(Function):
+    """``tanh(x W_x + h W_h + b)``, or ``tanh(xw + h W_h)`` when ``projected``."""
+
+    def __init__(self, projected=False):
+        self.projected = projected
+
+    def forward(self, *xs):
+        if self.projected:
+            xw, h, W_h = xs
+            a = h @ W_h
+            a += xw
+        else:
+            x, h, W_x, W_h, b = xs
+            a = x @ W_x
+            a += h @ W_h
+            a += b
+        np.tanh(a, out=a)
+        self.h_next = a
+        return a
+
+    def backward(self, gy):
+        return tuple(_FirstOrder(self)(gy))
+
+    def _grads(self, gy):
+        ins = [v.data for v in self.inputs]
+        h_next = self.h_next
+        dA = gy * (1 - h_next * h_next)
+        if self.projected:
+            xw, h, W_h = ins
+            return dA, dA @ W_h.T, h.T @ dA
+        x, h, W_x, W_h, b = ins
+        return dA @ W_x.T, dA @ W_h.T, x.T @ dA, h.T @ dA, dA.sum(axis=0)
+
+
+def rnn_cell(x, h, W_x, W_h, b):
+    """One step of an Elman RNN: ``tanh(x @ W_x + h @ W_h + b)``.
+
+    Args:
+        x: (N, D) input. h: (N, H) previous hidden state. W_x: (D, H). W_h: (H, H). b: (H,).
+
+    Returns:
+        (N, H) next hidden state, one graph node.
+    """
+    N, H = _check_cell("rnn_cell", x, h, W_x, W_h, 1)
+    _check_bias("rnn_cell", "b", b, H)
+    return RNNCell()(*_vars(x, h, W_x, W_h, b))
+
+
+def rnn_step(xw, h, W_h):
+    """``tanh(xw + h @ W_h)``: a step whose input projection ``xw = x @ W_x + b`` (N, H) was
+    computed ahead for the whole sequence."""
+    _check_cell("rnn_step", xw, h, None, W_h, 1)
+    return RNNCell(projected=True)(*_vars(xw, h, W_h))
+
+
+def _vars(*xs):
+    like = next((x for x in xs if isinstance(x, Variable)), None)
+    return tuple(as_variable(x, like) for x in xs)
+
+
+# ----- LSTM -----
+class LSTMCell(Function):
+    """The LSTM cell (gates i, f, g, o); outputs ``(h_next, c_next)``."""
+
+    def __init__(self, projected=False):
+        self.projected = projected
+
+    def forward(self, *xs):
+        if self.projected:
+            xw, h, c, W_h = xs
+            a = h @ W_h
+            a += xw
+        else:
+            x, h, c, W_x, W_h, b = xs
+            a = x @ W_x
+            a += h @ W_h
+            a += b
+        H = h.shape[1]
+        _sigmoid_(a[:, : 2 * H])
+        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
+        _sigmoid_(a[:, 3 * H :])
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        c_next = f * c
+        c_next += i * g
+        tanh_c = np.tanh(c_next)
+        h_next = o * tanh_c
+        self.gates, self.tanh_c = a, tanh_c
+        return h_next, c_next
+
+    def backward(self, gh, gc):
+        return tuple(_FirstOrder(self)(gh, gc))
+
+    def _grads(self, gh, gc):
+        a, tanh_c = self.gates, self.tanh_c
+        H = tanh_c.shape[1]
+        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        c = self.inputs[2].data
+        # dL/dc' collects the gradient arriving at c' and the one through h' = o * tanh(c').
+        dc = gh * o
+        dc *= 1 - tanh_c * tanh_c
+        dc += gc
+        dA = np.empty_like(a)
+        dA[:, :H] = dc * g * i * (1 - i)
+        dA[:, H : 2 * H] = dc * c * f * (1 - f)
+        dA[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
+        dA[:, 3 * H :] = gh * tanh_c * o * (1 - o)
+        gc_prev = dc * f
+        ins = [v.data for v in self.inputs]
+        if self.projected:
+            xw, h, c, W_h = ins
+            return dA, dA @ W_h.T, gc_prev, h.T @ dA
+        x, h, c, W_x, W_h, b = ins
+        return dA @ W_x.T, dA @ W_h.T, gc_prev, x.T @ dA, h.T @ dA, dA.sum(axis=0)
+
+
+def lstm_cell(x, h, c, W_x, W_h, b):
+    """One LSTM step, gate blocks in PyTorch's order i, f, g, o.
+
+    Args:
+        x: (N, D) input. h, c: (N, H) previous hidden and cell state.
+        W_x: (D, 4H). W_h: (H, 4H). b: (4H,). (``torch.nn.LSTMCell``'s ``weight_ih`` is ``W_x.T``,
+        ``weight_hh`` is ``W_h.T`` and ``bias_ih + bias_hh`` is ``b``.)
+
+    Returns:
+        ``(h_next, c_next)``, each (N, H), outputs of one graph node.
+    """
+    N, H = _check_cell("lstm_cell", x, h, W_x, W_h, 4, c=c)
+    _check_bias("lstm_cell", "b", b, 4 * H)
+    return LSTMCell()(*_vars(x, h, c, W_x, W_h, b))
+
+
+def lstm_step(xw, h, c, W_h):
+    """An LSTM step on a projected input ``xw = x @ W_x + b`` (N, 4H); returns ``(h_next, c_next)``."""
+    _check_cell("lstm_step", xw, h, None, W_h, 4, c=c)
+    return LSTMCell(projected=True)(*_vars(xw, h, c, W_h))
+
+
+# ----- GRU -----
+class GRUCell(Function):
+    """The GRU cell (blocks r, z, n, PyTorch's formula with ``r`` applied to ``h W_hn + b_hn``)."""
+
+    def __init__(self, projected=False):
+        self.projected = projected
+
+    def forward(self, *xs):
+        if self.projected:
+            xw, h, W_h, b_h = xs
+        else:
+            x, h, W_x, W_h, b_x, b_h = xs
+            xw = x @ W_x
+            xw += b_x
+        H = h.shape[1]
+        hw = h @ W_h
+        hw += b_h
+        rz = xw[:, : 2 * H] + hw[:, : 2 * H]
+        _sigmoid_(rz)
+        r, z = rz[:, :H], rz[:, H:]
+        n = r * hw[:, 2 * H :]
+        n += xw[:, 2 * H :]
+        np.tanh(n, out=n)
+        h_next = h - n
+        h_next *= z
+        h_next += n  # (1 - z) * n + z * h
+        self.rz, self.n, self.hn = rz, n, hw[:, 2 * H :]
+        return h_next
+
+    def backward(self, gy):
+        return tuple(_FirstOrder(self)(gy))
+
+    def _grads(self, gy):
+        rz, n, hn = self.rz, self.n, self.hn
+        H = n.shape[1]
+        r, z = rz[:, :H], rz[:, H:]
+        ins = [v.data for v in self.inputs]
+        h = ins[1]
+        dn = gy * (1 - z)
+        dn *= 1 - n * n  # now dL/d(pre-activation of n)
+        d_xw = np.empty_like(rz, shape=(rz.shape[0], 3 * H))
+        d_xw[:, :H] = dn * hn * r * (1 - r)
+        d_xw[:, H : 2 * H] = gy * (h - n) * z * (1 - z)
+        d_xw[:, 2 * H :] = dn
+        d_hw = d_xw.copy()
+        d_hw[:, 2 * H :] *= r
+        if self.projected:
+            xw, h, W_h, b_h = ins
+        else:
+            x, h, W_x, W_h, b_x, b_h = ins
+        gh = d_hw @ W_h.T
+        gh += gy * z
+        gW_h, gb_h = h.T @ d_hw, d_hw.sum(axis=0)
+        if self.projected:
+            return d_xw, gh, gW_h, gb_h
+        return d_xw @ W_x.T, gh, x.T @ d_xw, gW_h, d_xw.sum(axis=0), gb_h
+
+
+def gru_cell(x, h, W_x, W_h, b_x, b_h):
+    """One GRU step, PyTorch's formula and block order r, z, n.
+
+    Args:
+        x: (N, D). h: (N, H). W_x: (D, 3H). W_h: (H, 3H). b_x, b_h: (3H,) (``torch.nn.GRUCell``'s
+        ``weight_ih.T``, ``weight_hh.T``, ``bias_ih``, ``bias_hh``; the biases stay separate
+        because ``b_hn`` sits inside ``r * (h W_hn + b_hn)``).
+
+    Returns:
+        (N, H) next hidden state ``(1 - z) * n + z * h``, one graph node.
+    """
+    N, H = _check_cell("gru_cell", x, h, W_x, W_h, 3)
+    _check_bias("gru_cell", "b_x", b_x, 3 * H)
+    _check_bias("gru_cell", "b_h", b_h, 3 * H)
+    return GRUCell()(*_vars(x, h, W_x, W_h, b_x, b_h))
+
+
+def gru_step(xw, h, W_h, b_h):
+    """A GRU step on a projected input ``xw = x @ W_x + b_x`` (N, 3H)."""
+    N, H = _check_cell("gru_step", xw, h, None, W_h, 3)
+    _check_bias("gru_step", "b_h", b_h, 3 * H)
+    return GRUCell(projected=True)(*_vars(xw, h, W_h, b_h))
+
+
+# ----- splitting a sequence into steps -----
+class Unbind(Function):
+    """Split ``x`` along ``axis`` into its slices (one output each); the backward stacks the
+    slices' gradients back (zeros for slices that received none)."""
+
+    def __init__(self, axis=1):
+        self.axis = axis
+
+    def forward(self, x):
+        axis = self.axis % x.ndim
+        index = (slice(None),) * axis
+        return tuple(x[index + (t,)] for t in range(x.shape[axis]))
+
+    def backward(self, *gys):
+        from tinygrad_nlp.functions.shape import stack
+
+        return stack(gys, axis=self.axis)
+
+
+def unbind(x, axis=1):
+    """The slices of ``x`` along ``axis`` as a list of Variables, from one graph node
+    (a (N, T, D) sequence gives T Variables of shape (N, D))."""
+    x = as_variable(x)
+    if x.ndim == 0:
+        raise ValueError("unbind: a 0-d value has no axis to split")
+    if x.shape[axis] == 0:
+        raise ValueError(f"unbind: axis {axis} of shape {x.shape} is empty")
+    out = Unbind(axis)(x)
+    return list(out) if isinstance(out, (list, tuple)) else [out]
