@@ -11,7 +11,8 @@ Examples:
 Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` (:class:`Vocabulary`),
 ``contexts`` (:func:`create_contexts_target`), ``subsampling`` (frequent-word subsampling),
 ``sampler`` (:class:`UnigramSampler`), ``corpora`` (:func:`load_ptb`, :func:`load_text`),
-``demo`` (:func:`load_demo`, :func:`demo_text`).
+``demo`` (:func:`load_demo`, :func:`demo_text`), ``sequences`` (the addition and date tasks of
+sequence-to-sequence models: :func:`addition`, :func:`dates`, :func:`load_seq`).
 """
 
 from tinygrad_nlp.text.contexts import create_contexts_target
@@ -28,6 +29,7 @@ from tinygrad_nlp.text.corpora import (
 from tinygrad_nlp.text.demo import DEMO_GROUPS, demo_group_of, demo_text, load_demo
 from tinygrad_nlp.text.preprocessing import preprocess, tokenize
 from tinygrad_nlp.text.sampler import UnigramSampler
+from tinygrad_nlp.text.sequences import SeqFormatError, addition, dates, encode_questions, load_seq, split_seq
 from tinygrad_nlp.text.subsampling import keep_probabilities, subsample
 from tinygrad_nlp.text.vocab import Vocabulary
 
@@ -51,4 +53,10 @@ __all__ = [
     "demo_text",
     "demo_group_of",
     "DEMO_GROUPS",
+    "addition",
+    "dates",
+    "load_seq",
+    "split_seq",
+    "encode_questions",
+    "SeqFormatError",
 ]
