@@ -121,3 +121,35 @@ def test_missing_graphviz_writes_dot_and_explains(tmp_path, monkeypatch):
         viz.plot_dot_graph(small_graph(), to_file=out)
     assert (tmp_path / "graph.dot").read_text().startswith("digraph")
     assert not out.exists()
+
+
+# ----- attention heatmaps -----
+
+def test_plot_attention_returns_a_figure_and_saves_only_when_asked(tmp_path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    backend = matplotlib.get_backend()
+    w = np.array([[0.7, 0.2, 0.1], [0.0, 0.5, 0.5]])
+    fig = viz.plot_attention(w, "ab ", ["1", "2"])
+    assert list(tmp_path.iterdir()) == []
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "\u2423"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1", "2"]
+    np.testing.assert_array_equal(ax.images[0].get_array(), w)
+    for ext, magic in (("png", b"\x89PNG"), ("svg", b"<svg"), ("pdf", b"%PDF")):
+        viz.plot_attention(w[None], "ab ", "12", path=tmp_path / f"a.{ext}", title="t")
+        assert magic in (tmp_path / f"a.{ext}").read_bytes()[:400]
+    assert matplotlib.get_backend() == backend
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "a.png", "a.svg"]
+
+
+def test_plot_attention_rejects_mismatched_labels_and_formats(tmp_path):
+    pytest.importorskip("matplotlib")
+    w = np.ones((2, 3)) / 3
+    with pytest.raises(ValueError, match=r"need 3 source and 2 target labels, got 2 and 2"):
+        viz.plot_attention(w, "ab", "12")
+    with pytest.raises(ValueError, match=r"must be \(Td, Te\)"):
+        viz.plot_attention(np.ones(3), "abc", "1")
+    with pytest.raises(ValueError, match=r"use a .png, .svg or .pdf name"):
+        viz.plot_attention(w, "abc", "12", path=tmp_path / "a.jpeg")
+    assert not (tmp_path / "a.jpeg").exists()

@@ -3,7 +3,8 @@
 Traversal and rendering are separate steps: :func:`collect_graph` walks the graph once
 (iteratively, so graphs of any depth work) and returns its nodes and edges; :func:`to_dot` turns
 that into DOT text; :func:`get_dot_graph` does both; :func:`plot_dot_graph` renders the text
-with the Graphviz ``dot`` program into SVG, PNG or PDF.
+with the Graphviz ``dot`` program into SVG, PNG or PDF. :func:`plot_attention` draws a
+sequence-to-sequence model's attention weights as a heatmap (matplotlib).
 
 Variables are ellipses (named Parameters are drawn doubled and green, constants dashed and grey)
 and Functions are blue boxes labelled with their class name. Each node appears once however
@@ -18,7 +19,8 @@ from dataclasses import dataclass, field
 from tinygrad_nlp.core import Function, Parameter, Variable, _Constant
 from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
 
-__all__ = ["Graph", "collect_graph", "to_dot", "get_dot_graph", "plot_dot_graph", "GraphvizNotFoundError"]
+__all__ = ["Graph", "collect_graph", "to_dot", "get_dot_graph", "plot_dot_graph", "GraphvizNotFoundError",
+           "plot_attention"]
 
 RENDER_FORMATS = ("svg", "png", "pdf", "dot")
 
@@ -191,3 +193,61 @@ def render_dot(text, to_file):
         raise GraphvizNotFoundError(INSTALL_HINT.format(dot_path=dot_path, to_file=to_file)) from None
     write_bytes_atomic(to_file, data)
     return source
+
+
+def plot_attention(weights, source, target, path=None, title=None, cmap="Greys_r"):
+    """Draw attention weights as a heatmap: one row per output symbol, one column per input one.
+
+    Args:
+        weights: (Td, Te) array (or a Variable; a leading batch axis of size 1 is dropped), each
+            row the weights one decoder step gave the encoder positions.
+        source: the Te input symbols labelling the columns (a str is split into characters).
+        target: the Td output symbols labelling the rows (likewise).
+        path: when given, the figure is also written there (format from the extension: png,
+            svg, pdf), atomically.
+        title: optional title above the map.
+
+    Returns:
+        The ``matplotlib.figure.Figure``. It is built without ``pyplot``, so the global backend
+        is never switched and no window opens; show it in a notebook by evaluating it.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError('plot_attention needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+    import io
+    import numpy as np
+
+    w = np.asarray(weights.data if isinstance(weights, Variable) else weights, dtype=np.float64)
+    if w.ndim == 3 and w.shape[0] == 1:
+        w = w[0]
+    if w.ndim != 2:
+        raise ValueError(f"plot_attention: weights must be (Td, Te), got shape {w.shape}")
+    source, target = list(source), list(target)
+    if len(source) != w.shape[1] or len(target) != w.shape[0]:
+        raise ValueError(f"plot_attention: weights of shape {w.shape} need {w.shape[1]} source and {w.shape[0]} target "
+                         f"labels, got {len(source)} and {len(target)}")
+    Td, Te = w.shape
+    fig = Figure(figsize=(max(3.0, 0.32 * Te + 1.6), max(2.5, 0.32 * Td + 1.2)), dpi=100)
+    ax = fig.add_subplot()
+    image = ax.imshow(w, cmap=cmap, vmin=0.0, vmax=max(1e-12, float(w.max())), aspect="equal")
+    ax.set_xticks(range(Te))
+    shown = lambda labels: ["\u2423" if s == " " else s for s in map(str, labels)]  # a visible space
+    ax.set_xticklabels(shown(source), fontsize=9)
+    ax.set_yticks(range(Td))
+    ax.set_yticklabels(shown(target), fontsize=9)
+    ax.set_xlabel("input")
+    ax.set_ylabel("output")
+    ax.tick_params(length=0)
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    if path is not None:
+        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+        if fmt not in ("png", "svg", "pdf"):
+            raise ValueError(f"plot_attention: cannot save to {os.fspath(path)!r}: use a .png, .svg or .pdf name")
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt)
+        write_bytes_atomic(path, buf.getvalue())
+    return fig

@@ -26,3 +26,6 @@ from tinygrad_nlp.functions.rnn import (  # noqa: F401
     GRUCell, LSTMCell, RNNCell, Unbind,
     gru_cell, gru_step, lstm_cell, lstm_step, rnn_cell, rnn_step, unbind,
 )
+from tinygrad_nlp.functions.attention import (  # noqa: F401
+    AttentionWeights, WeightedSum, attention, attention_weights, weighted_sum,
+)
