@@ -25,3 +25,15 @@ def ptb_dir():
 def eval_dir():
     """Directory holding questions-words.txt and wordsim353.tsv."""
     return _require(SHARED_DATA / "eval")
+
+
+@pytest.fixture(params=["compiled", "numpy"])
+def impl(request):
+    """Run the test against each backend implementation in turn (restored afterwards)."""
+    from tinygrad_nlp import backend
+
+    if request.param not in backend.available():
+        pytest.skip(f"the {request.param} backend is not available here")
+    previous = backend.use(request.param)
+    yield request.param
+    backend.use(previous)

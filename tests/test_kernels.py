@@ -7,17 +7,20 @@ import sys
 import numpy as np
 import pytest
 
-from tinygrad_nlp import kernels
-from tinygrad_nlp.core import Parameter
-from tinygrad_nlp.optimizers import SGD, AdaGrad, Adam, MomentumSGD, Optimizer
+from tinygrad_nlp import backend, kernels
+from tinygrad_nlp.backend import compiled
+from tinygrad_nlp.core import Parameter, Variable
+from tinygrad_nlp.optimizers import SGD, AdaGrad, Adam, AdamW, MomentumSGD, RMSprop
 from tinygrad_nlp.sparse import SparseRows
 
 OPTIMIZERS = [
     (SGD, {"lr": 0.1}),
     (MomentumSGD, {"lr": 0.05, "momentum": 0.8}),
     (AdaGrad, {"lr": 0.1}),
+    (RMSprop, {"lr": 0.05}),
     (Adam, {"lr": 0.01}),
     (Adam, {"lr": 0.01, "weight_decay": 0.1}),
+    (AdamW, {"lr": 0.01, "weight_decay": 0.1}),
     (SGD, {"lr": 0.1, "weight_decay": 0.05}),
 ]
 
@@ -30,13 +33,16 @@ def jit(request):
     kernels.set_jit(previous)
 
 
-def _train_sparse(cls, kwargs, dtype, steps=6, seed=1):
+def _train(cls, kwargs, dtype, sparse=True, steps=6, seed=1):
     rng = np.random.default_rng(seed)
     W = Parameter(rng.standard_normal((40, 7)).astype(dtype), name="W")
     opt = cls(**kwargs).setup([W])
     for _ in range(steps):
-        rows = np.unique(rng.integers(0, 40, 15))
-        W.grad = SparseRows(rows, rng.standard_normal((rows.size, 7)).astype(dtype), W.shape, coalesced=True)
+        if sparse:
+            rows = np.unique(rng.integers(0, 40, 15))
+            W.grad = SparseRows(rows, rng.standard_normal((rows.size, 7)).astype(dtype), W.shape, coalesced=True)
+        else:
+            W.grad = Variable(rng.standard_normal((40, 7)).astype(dtype))
         opt.update()
     return W.data.copy(), {k: v.copy() for k, v in opt.state[id(W)].items()}
 
@@ -46,69 +52,61 @@ def test_numba_is_there_and_on_by_default():
     assert kernels.jit_enabled() == (os.environ.get("TINYGRAD_NLP_JIT", "1") != "0")
 
 
+@pytest.mark.parametrize("sparse", [True, False])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("cls, kwargs", OPTIMIZERS)
-def test_compiled_update_is_bitwise_equal_to_the_numpy_update(cls, kwargs, dtype):
-    previous = kernels.set_jit(True)
+def test_compiled_update_is_bitwise_equal_to_the_numpy_update(cls, kwargs, dtype, sparse, monkeypatch):
+    previous = backend.use("numpy")
     try:
-        compiled = _train_sparse(cls, kwargs, dtype)
-        kernels.set_jit(False)
-        reference = _train_sparse(cls, kwargs, dtype)
+        reference = _train(cls, kwargs, dtype, sparse)
+        backend.use("compiled")
+        # The compiled run must not hand its work to the numpy code it is compared with.
+        monkeypatch.setattr(compiled._reference, "update_rows", None)
+        got = _train(cls, kwargs, dtype, sparse)
     finally:
-        kernels.set_jit(previous)
-    assert compiled[0].dtype == dtype
-    np.testing.assert_array_equal(compiled[0], reference[0])
-    assert compiled[1].keys() == reference[1].keys()
+        backend.use(previous)
+    assert got[0].dtype == dtype
+    np.testing.assert_array_equal(got[0], reference[0])
+    assert got[1].keys() == reference[1].keys()
     for key in reference[1]:
-        np.testing.assert_array_equal(compiled[1][key], reference[1][key])
+        np.testing.assert_array_equal(got[1][key], reference[1][key])
 
 
-def test_the_kernel_path_really_runs(monkeypatch):
-    """Guard against the equality test passing because both runs took the numpy path."""
-    calls = []
-    real = kernels.sparse_adam
-    monkeypatch.setattr(kernels, "sparse_adam", lambda *a, **k: calls.append(1) or real(*a, **k))
-    previous = kernels.set_jit(True)
-    try:
-        _train_sparse(Adam, {"lr": 0.01}, np.float32, steps=3)
-    finally:
-        kernels.set_jit(previous)
-    assert len(calls) == 3
-
-
-KERNEL_CALLS = {
-    "sgd": lambda W, s1, s2, rows, g: kernels.sparse_sgd(W, rows, g, 0.5),
-    "momentum": lambda W, s1, s2, rows, g: kernels.sparse_momentum(W, s1, rows, g, 0.5, 0.9),
-    "adagrad": lambda W, s1, s2, rows, g: kernels.sparse_adagrad(W, s1, rows, g, 0.5, 1e-8),
-    "adam": lambda W, s1, s2, rows, g: kernels.sparse_adam(W, s1, s2, rows, g, 0.9, 0.999, 1e-8, 0.5),
+RULES = {
+    "sgd": (SGD.rule, 0, [0.5]),
+    "momentum": (MomentumSGD.rule, 1, [0.5, 0.9]),
+    "adagrad": (AdaGrad.rule, 1, [0.5, 1e-8]),
+    "adam": (Adam.rule, 2, [0.9, 0.999, 0.1, 0.001, 1e-8, 0.5]),
 }
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("name", sorted(KERNEL_CALLS))
+@pytest.mark.parametrize("name", sorted(RULES))
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_value_late_in_the_pass_restores_every_row(name, bad, dtype):
+def test_a_non_finite_value_late_in_the_pass_restores_every_row(name, bad, dtype, impl):
+    rule, n_state, scalars = RULES[name]
+    hyper = np.array(scalars + [0.0], dtype)
     rng = np.random.default_rng(0)
-    tables = [rng.standard_normal((30, 5)).astype(dtype), rng.random((30, 5)).astype(dtype),
-              rng.random((30, 5)).astype(dtype)]
+    tables = [rng.standard_normal((30, 5)).astype(dtype)] + [rng.random((30, 5)).astype(dtype) for _ in range(n_state)]
     before = [t.copy() for t in tables]
     rows = np.array([2, 9, 11, 17, 29])
     grad = np.ones((5, 5), dtype)
     grad[-1, 3] = bad  # the last row: four rows were already written when it is reached
-    assert KERNEL_CALLS[name](tables[0], tables[1], tables[2], rows, grad) is False
+    assert backend.ops.update_rows(rule, tables[0], tables[1:], rows, grad, hyper) is False
     for t, b in zip(tables, before):
         np.testing.assert_array_equal(t, b)
     grad[-1, 3] = 1
-    assert KERNEL_CALLS[name](tables[0], tables[1], tables[2], rows, grad) is True
+    assert backend.ops.update_rows(rule, tables[0], tables[1:], rows, grad, hyper) is True
     untouched = np.setdiff1d(np.arange(30), rows)
     assert not np.array_equal(tables[0][rows], before[0][rows])
     np.testing.assert_array_equal(tables[0][untouched], before[0][untouched])
 
 
-def test_an_update_that_overflows_from_finite_gradients_is_refused_whole():
+def test_an_update_that_overflows_from_finite_gradients_is_refused_whole(impl):
     W = np.ones((6, 3), np.float32)
     huge = np.full((2, 3), np.finfo(np.float32).max, np.float32)
-    assert kernels.sparse_sgd(W, np.array([1, 4]), huge, 10.0) is False
+    with np.errstate(over="ignore"):
+        assert backend.ops.update_rows(SGD.rule, W, [], np.array([1, 4]), huge, np.array([10.0, 0.0], np.float32)) is False
     np.testing.assert_array_equal(W, np.ones((6, 3), np.float32))
 
 
@@ -132,38 +130,30 @@ def test_optimizer_refusal_through_the_kernel_keeps_weights_and_state(jit):
     np.testing.assert_array_equal(W.data, weights)
 
 
-def test_arrays_a_kernel_cannot_take_use_the_numpy_code():
-    previous = kernels.set_jit(True)
+def test_arrays_a_kernel_cannot_take_are_handed_to_the_numpy_code(monkeypatch):
+    calls = []
+    real = compiled._reference.update_rows
+    monkeypatch.setattr(compiled._reference, "update_rows", lambda *a: calls.append(1) or real(*a))
+    previous = backend.use("compiled")
     try:
-        data = np.asfortranarray(np.ones((5, 3)))
-        assert not kernels.fits(data, np.ones((2, 3)))  # not C-contiguous
-        assert not kernels.fits(np.ones((5, 3)), np.ones((2, 3), np.float32))  # dtypes differ
-        assert not kernels.fits(np.ones((5, 3, 2)), np.ones((2, 3, 2)))  # not 2-D
-        assert not kernels.fits(np.ones((5, 3), np.float16), np.ones((2, 3), np.float16))
-        assert kernels.fits(np.ones((5, 3), np.float32), np.ones((2, 3), np.float32))
-        W = Parameter(data.copy(order="F"), name="W")
-        opt = SGD(lr=0.5).setup([W])
-        W.grad = SparseRows(np.array([1, 3]), np.ones((2, 3)), W.shape)
-        opt.update()
-        expected = np.ones((5, 3))
-        expected[[1, 3]] = 0.5
-        np.testing.assert_array_equal(W.data, expected)
+        cases = [
+            (np.asfortranarray(np.ones((5, 3))), np.ones((2, 3))),  # not C-contiguous
+            (np.ones((5, 3), np.float16), np.ones((2, 3), np.float16)),  # no float16 loop
+        ]
+        for data, grad in cases:
+            W = Parameter(data, name="W")
+            W.grad = SparseRows(np.array([1, 3]), grad, W.shape, coalesced=True)
+            SGD(lr=0.5).setup([W]).update()
+            expected = np.ones((5, 3))
+            expected[[1, 3]] = 0.5
+            np.testing.assert_array_equal(W.data, expected)
+        assert len(calls) == 2
+        W = Parameter(np.ones((5, 3), np.float32))
+        W.grad = SparseRows(np.array([1, 3]), np.ones((2, 3), np.float32), W.shape)
+        SGD(lr=0.5).setup([W]).update()
+        assert len(calls) == 2  # a float32 C-contiguous table is the loop's
     finally:
-        kernels.set_jit(previous)
-
-
-@pytest.mark.parametrize("jit", [True], indirect=True)
-def test_a_custom_optimizer_without_a_kernel_keeps_its_own_rule(jit):
-    class HalfStep(Optimizer):
-        def update_sparse(self, state, data, rows, grad, lr):
-            return [(data, rows, data[rows] - 0.5 * lr * grad)]
-
-    W = Parameter(np.ones((4, 2)), name="W")
-    opt = HalfStep(lr=1.0).setup([W])
-    W.grad = SparseRows(np.array([2]), np.ones((1, 2)), W.shape)
-    opt.update()
-    np.testing.assert_array_equal(W.data[2], [0.5, 0.5])
-    np.testing.assert_array_equal(W.data[[0, 1, 3]], np.ones((3, 2)))
+        backend.use(previous)
 
 
 def test_set_jit_returns_the_previous_setting():

@@ -5,8 +5,14 @@ import pytest
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import Parameter, SparseRows, Variable
-from tinygrad_nlp.optimizers import SGD, AdaGrad, Adam, LinearDecay, MomentumSGD, clip_grad_norm
+from tinygrad_nlp.optimizers import (
+    SGD, AdaGrad, Adam, AdamW, LinearDecay, MomentumSGD, Optimizer, RMSprop, clip_grad_norm,
+)
 
+# Every test runs against both backend implementations (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("impl")
+
+ALL = [SGD, MomentumSGD, AdaGrad, RMSprop, Adam, AdamW]
 rng = np.random.default_rng(11)
 
 
@@ -71,7 +77,7 @@ def test_dense_rules(make, reference):
     assert np.allclose(p.data, expected)
 
 
-@pytest.mark.parametrize("cls", [SGD, MomentumSGD, AdaGrad, Adam])
+@pytest.mark.parametrize("cls", ALL)
 def test_sparse_update_equals_dense_update_when_every_row_is_touched(cls):
     V, H = 6, 3
     W0 = rng.normal(size=(V, H)).astype(np.float32)
@@ -87,7 +93,7 @@ def test_sparse_update_equals_dense_update_when_every_row_is_touched(cls):
     assert np.allclose(dense.data, sparse.data, atol=1e-6)
 
 
-@pytest.mark.parametrize("cls", [SGD, MomentumSGD, AdaGrad, Adam])
+@pytest.mark.parametrize("cls", ALL)
 def test_sparse_update_touches_only_its_rows_and_keeps_other_state(cls):
     V, H = 8, 2
     W = Parameter(rng.normal(size=(V, H)))
@@ -211,7 +217,7 @@ def test_state_dict_round_trip():
         opt2.load_state_dict({"__step__": np.array(1), "nope/m": np.zeros(1)})
 
 
-@pytest.mark.parametrize("cls", [SGD, MomentumSGD, AdaGrad, Adam])
+@pytest.mark.parametrize("cls", ALL)
 def test_update_never_writes_non_finite_weights(cls):
     W = Parameter(np.ones((4, 2)), name="W")
     other = Parameter(np.ones(2), name="b")
@@ -231,3 +237,83 @@ def test_update_never_writes_non_finite_weights(cls):
             with np.errstate(over="ignore"):
                 opt.update()
         assert np.all(W.data == 1) and np.all(np.isfinite(other.data))
+
+
+def _torch_steps(make_torch, w0, grads):
+    torch = pytest.importorskip("torch")
+    w = torch.tensor(w0.copy(), requires_grad=True)
+    opt = make_torch(torch, [w])
+    for g in grads:
+        w.grad = torch.tensor(g)
+        opt.step()
+    return w.detach().numpy()
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("ours, theirs", [
+    (lambda: RMSprop(lr=0.01, alpha=0.9, eps=1e-8), lambda torch, ps: torch.optim.RMSprop(ps, lr=0.01, alpha=0.9, eps=1e-8)),
+    # eps far below sqrt(v): PyTorch adds it after the bias correction, Adam's efficient form before.
+    (lambda: AdamW(lr=0.01, weight_decay=0.1, eps=1e-12),
+     lambda torch, ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1, eps=1e-12)),
+])
+def test_rmsprop_and_adamw_match_pytorch(ours, theirs, sparse):
+    w0 = rng.normal(size=(6, 4))
+    grads = [rng.normal(size=(6, 4)) for _ in range(5)]
+    W = Parameter(w0.copy())
+    opt = ours().setup([W])
+    for g in grads:  # every row touched: the lazy sparse update is the dense one
+        W.grad = SparseRows(np.arange(6), g, W.shape) if sparse else Variable(g)
+        opt.update()
+    np.testing.assert_allclose(W.data, _torch_steps(theirs, w0, grads), rtol=1e-7, atol=1e-9)
+
+
+def test_adamw_decay_is_decoupled_from_the_moments():
+    """With a zero gradient Adam's moments stay 0 and only the decay moves the weights."""
+    W = Parameter(np.full((2, 3), 2.0))
+    opt = AdamW(lr=0.1, weight_decay=0.5).setup([W])
+    W.grad = Variable(np.zeros((2, 3)))
+    opt.update()
+    np.testing.assert_allclose(W.data, 2.0 * (1 - 0.1 * 0.5))
+    assert not opt.state[id(W)]["m"].any() and not opt.state[id(W)]["v"].any()
+
+
+class SignSGD(Optimizer):
+    """A newcomer's optimizer: a state, one rule, no kernel code."""
+
+    def __init__(self, lr=0.1, beta=0.5):
+        super().__init__(lr)
+        self.beta = beta
+
+    def init_state(self, param):
+        return {"m": np.zeros_like(param.data)}
+
+    def hyper(self, lr):
+        return lr, self.beta
+
+    @staticmethod
+    def rule(w, g, m, h):
+        m = m * h[1] + g
+        return w - h[0] * ((m > 0) * 1.0 - (m < 0) * 1.0), m
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_new_optimizer_is_a_state_and_a_rule(dtype):
+    W = Parameter(np.zeros((5, 2), dtype))
+    opt = SignSGD(lr=0.25).setup([W])
+    W.grad = SparseRows(np.array([1, 3]), np.array([[1.0, -2.0], [0.0, 3.0]], dtype), W.shape)
+    opt.update()
+    W.grad = Variable(np.full((5, 2), -0.1, dtype))  # then a dense step
+    opt.update()
+    assert W.data.dtype == dtype
+    np.testing.assert_allclose(W.data, [[0.25, 0.25], [-0.5, 0.5], [0.25, 0.25], [0.25, -0.5], [0.25, 0.25]])
+    np.testing.assert_allclose(opt.state[id(W)]["m"][1], [0.4, -1.1], rtol=1e-6)
+
+
+def test_an_optimizer_without_a_rule_says_so():
+    class Nothing(Optimizer):
+        pass
+
+    W = Parameter(np.ones(3))
+    W.grad = Variable(np.ones(3))
+    with pytest.raises(TypeError, match="Nothing defines no rule"):
+        Nothing(lr=0.1).setup([W]).update()

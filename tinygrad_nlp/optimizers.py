@@ -9,6 +9,10 @@ rows not in the batch are left exactly as they were (they are not decayed toward
 is what PyTorch's ``SparseAdam`` and word2vec implementations do, and it is what makes sparse
 training fast.
 
+An optimizer is a small class: ``init_state`` (its per-parameter arrays) and one element-wise
+``rule`` written once, which the base class applies to dense arrays and to row-sparse rows, in
+numpy or compiled by the backend (:mod:`tinygrad_nlp.backend`), checked all or nothing.
+
 Every optimizer accepts ``lr`` as a number or a schedule (a callable ``step -> lr``, e.g.
 :class:`LinearDecay`), ``clip_norm`` (rescale all gradients together when their global L2 norm
 exceeds it) and ``weight_decay`` (L2 penalty ``weight_decay * param`` added to the gradient; for
@@ -21,11 +25,12 @@ import math
 
 import numpy as np
 
-from tinygrad_nlp import _threads, kernels
+from tinygrad_nlp import _threads, backend
+from tinygrad_nlp.backend.numpy_backend import all_finite as _all_finite
 from tinygrad_nlp.core import Variable
 from tinygrad_nlp.sparse import SparseRows
 
-__all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "Adam", "LinearDecay", "clip_grad_norm"]
+__all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "RMSprop", "Adam", "AdamW", "LinearDecay", "clip_grad_norm"]
 
 
 class LinearDecay:
@@ -57,22 +62,6 @@ def _grad_size(g):
     if isinstance(g, SparseRows):
         return g.stored_size()
     return g.data.size
-
-
-def _all_finite(a):
-    """True when every element of ``a`` is finite: its min and max are (numpy's min and max
-    propagate NaN), two fast reductions instead of a scan that builds a mask."""
-    if not a.size:
-        return True
-    return bool(np.isfinite(a.min()) and np.isfinite(a.max()))
-
-
-def _commit(writes):
-    for array, rows, new in writes:
-        if rows is None:
-            array[...] = new
-        else:
-            array[rows] = new
 
 
 def _grad_parts(params):
@@ -111,15 +100,22 @@ def clip_grad_norm(params, max_norm):
 class Optimizer:
     """Base class: ``setup(model_or_params)``, then ``update()`` after each backward pass.
 
-    Subclasses implement ``update_dense(state, data, grad, lr)`` and
-    ``update_sparse(state, data, rows, grad_rows, lr)`` on ndarrays. They do not write: they
-    return the writes of the step as ``(array, rows, new_values)`` triples (``rows`` None for
-    the whole array), and must not modify the gradient arrays (the engine may share them).
-    A parameter's writes are committed only if its new weights and state are all finite, so no
-    weight ever becomes NaN or inf: a parameter whose gradient or update is not finite keeps its
-    weights and state, and ``update`` raises ``FloatingPointError`` naming it (the other
-    parameters of that step are updated). Row-sparse steps of the built-in optimizers run as
-    compiled kernels (``fused_sparse``, see :mod:`tinygrad_nlp.kernels`) with the same guarantee.
+    A subclass defines its state and one update rule, nothing else:
+
+    * ``init_state(param)``: a dict of arrays shaped like ``param.data`` (e.g. Adam's ``m``, ``v``).
+    * ``hyper(lr)``: the rule's scalars for this step, as a tuple of numbers.
+    * ``rule(w, g, *state, h)``, a static method: the new weight, followed by the new state
+      values in ``init_state``'s order (just the weight when there is no state). ``h`` holds
+      ``hyper(lr)`` in the parameter's dtype. It is written with arithmetic and ``np.sqrt``
+      only, so the same function runs on numpy arrays of gathered rows and, compiled, on single
+      elements: the backend applies it to a dense parameter or to the rows a row-sparse
+      gradient touched (lazily: other rows and their state are left as they were).
+
+    ``weight_decay`` (L2) is added to the gradient before the rule sees it. A parameter's
+    update is written only if its new weights and state are all finite, so no weight ever
+    becomes NaN or inf: a parameter whose gradient or update is not finite keeps its weights
+    and state, and ``update`` raises ``FloatingPointError`` naming it (the other parameters of
+    that step are updated).
     """
 
     def __init__(self, lr, clip_norm=None, weight_decay=0.0):
@@ -135,6 +131,21 @@ class Optimizer:
         self.step = 0
         self.state = {}
 
+    # ----- what a subclass defines -----
+    def init_state(self, param):
+        """Per-parameter state (dict of ndarrays shaped like ``param.data``), created at its first update."""
+        return {}
+
+    def hyper(self, lr):
+        """The rule's scalars for the step about to be taken at learning rate ``lr`` (tuple)."""
+        return (lr,)
+
+    @staticmethod
+    def rule(w, g, *state_and_h):
+        """``(new w, new state...)`` from weights ``w``, gradient ``g``, state and scalars ``h``."""
+        raise NotImplementedError("an Optimizer subclass defines rule(w, g, *state, h)")
+
+    # ----- the rest is shared -----
     @property
     def lr(self):
         """The learning rate for the next update."""
@@ -164,26 +175,29 @@ class Optimizer:
         Raises ``FloatingPointError`` naming the parameter, and changes nothing, when a gradient
         or the step's result is NaN or infinite.
         """
+        if type(self).rule is Optimizer.rule:
+            raise TypeError(f"{type(self).__name__} defines no rule(w, g, *state, h): see the Optimizer docstring")
         params = [p for p in self.params() if p.grad is not None]
         if self.clip_norm is not None:
             clip_grad_norm(params, self.clip_norm)
         lr = self.lr
+        scalars = (*self.hyper(lr), self.weight_decay)
         for p in params:
             if id(p) not in self.state:
                 self.state[id(p)] = self.init_state(p)
-        # Parameters are independent: their updates (numpy releases the GIL) share the cores,
-        # when there is enough work to pay for handing it to another thread.
+        # Parameters are independent: their updates (numpy and the compiled loops release the
+        # GIL) share the cores, when there is enough work to pay for handing it to another thread.
         parallel = sum(_grad_size(p.grad) for p in params) >= PARALLEL_MIN_ELEMENTS
         run = _threads.run_parallel if parallel else (lambda tasks: [t() for t in tasks])
-        plans = run([lambda p=p: self._update_one(p, lr) for p in params])
+        outcomes = run([lambda p=p: self._update_one(p, scalars) for p in params])
         self.step += 1
-        for p, (writes, finite) in zip(params, plans):
-            if writes is None:
+        for p, outcome in zip(params, outcomes):
+            if outcome == "gradient":
                 raise FloatingPointError(
                     f"{type(self).__name__}: the gradient of parameter {self._name_of(p)} holds NaN or inf; "
                     "no update was applied"
                 )
-            if not finite:
+            if outcome == "step":
                 raise FloatingPointError(
                     f"{type(self).__name__}: this step would make parameter {self._name_of(p)} (or its optimizer "
                     f"state) NaN or inf at lr={lr:g}; it was left unchanged - lower the learning rate"
@@ -193,60 +207,20 @@ class Optimizer:
         name = _param_names(self.target).get(id(p)) if self.target is not None else None
         return repr(name or p.name or f"of shape {p.data.shape}")
 
-    def _update_one(self, p, lr):
-        """Plan one parameter's writes and commit them if the new weights and state are finite.
-
-        Returns ``(writes, finite)``; ``(None, False)`` when the gradient itself is not finite.
-        Each parameter is updated atomically; a refused one keeps its weights and state."""
-        state = self.state[id(p)]
+    def _update_one(self, p, scalars):
+        """Update one parameter, all or nothing: None when written, else what was not finite
+        ("gradient" or "step")."""
         g = p.grad
         if isinstance(g, SparseRows):
-            rows, values = g.rows, g.values
-            if values.dtype != p.data.dtype:
-                values = values.astype(p.data.dtype)
-            written = self.fused_sparse(state, p.data, rows, values, lr) if kernels.fits(p.data, values) else None
-            if written is not None:  # compiled: checked, then written, all or nothing (tinygrad_nlp.kernels)
-                if written:
-                    return [], True
-                return (None, False) if not _all_finite(values) else ([], False)
-            if self.weight_decay:
-                values = values + self.weight_decay * p.data[rows]
-            writes = self.update_sparse(state, p.data, rows, values, lr)
+            rows, grad = g.rows, g.values
         else:
-            grad = g.data
-            if grad.dtype != p.data.dtype:
-                grad = grad.astype(p.data.dtype)
-            if self.weight_decay:
-                grad = grad + self.weight_decay * p.data
-            writes = self.update_dense(state, p.data, grad, lr)
-        finite = all(_all_finite(new) for _, _, new in writes)
-        if not finite:
-            if not _all_finite(g.values if isinstance(g, SparseRows) else g.data):
-                return None, False
-            return writes, False
-        _commit(writes)
-        return writes, True
-
-    def init_state(self, param):
-        """Per-parameter state (dict of ndarrays shaped like ``param.data``), created at its first update."""
-        return {}
-
-    def update_dense(self, state, data, grad, lr):
-        """The writes ``[(array, None, new)]`` of a step from a dense ``grad`` shaped like ``data`` (subclass hook)."""
-        raise NotImplementedError
-
-    def update_sparse(self, state, data, rows, grad, lr):
-        """The writes ``[(array, rows, new_rows)]`` of a step from ``grad`` (R, H) for rows ``rows``
-        (sorted unique int64, (R,)) of ``data`` (subclass hook)."""
-        raise NotImplementedError
-
-    def fused_sparse(self, state, data, rows, grad, lr):
-        """The same step as :meth:`update_sparse`, weight decay included, done in place by a
-        compiled kernel (:mod:`tinygrad_nlp.kernels`): True if written, False if a new value was
-        not finite and nothing was written, None if there is no kernel (then ``update_sparse``
-        runs). Called only when ``kernels.fits``; a subclass that changes ``update_sparse`` of a
-        built-in optimizer must override this too (returning None is enough)."""
-        return None
+            rows, grad = None, g.data
+        if grad.dtype != p.data.dtype:
+            grad = grad.astype(p.data.dtype)
+        hyper = np.array(scalars, dtype=p.data.dtype)
+        if backend.ops.update_rows(type(self).rule, p.data, list(self.state[id(p)].values()), rows, grad, hyper):
+            return None
+        return "step" if _all_finite(grad) else "gradient"
 
     # ----- state for checkpoints -----
     def state_dict(self):
@@ -297,14 +271,9 @@ class SGD(Optimizer):
     def __init__(self, lr=0.01, clip_norm=None, weight_decay=0.0):
         super().__init__(lr, clip_norm, weight_decay)
 
-    def update_dense(self, state, data, grad, lr):
-        return [(data, None, data - data.dtype.type(lr) * grad)]
-
-    def update_sparse(self, state, data, rows, grad, lr):
-        return [(data, rows, data[rows] - data.dtype.type(lr) * grad)]
-
-    def fused_sparse(self, state, data, rows, grad, lr):
-        return kernels.sparse_sgd(data, rows, grad, lr, self.weight_decay)
+    @staticmethod
+    def rule(w, g, h):
+        return w - h[0] * g
 
 
 class MomentumSGD(Optimizer):
@@ -317,16 +286,13 @@ class MomentumSGD(Optimizer):
     def init_state(self, param):
         return {"v": np.zeros_like(param.data)}
 
-    def update_dense(self, state, data, grad, lr):
-        v = state["v"] * data.dtype.type(self.momentum) - data.dtype.type(lr) * grad
-        return [(state["v"], None, v), (data, None, data + v)]
+    def hyper(self, lr):
+        return lr, self.momentum
 
-    def update_sparse(self, state, data, rows, grad, lr):
-        v = state["v"][rows] * data.dtype.type(self.momentum) - data.dtype.type(lr) * grad
-        return [(state["v"], rows, v), (data, rows, data[rows] + v)]
-
-    def fused_sparse(self, state, data, rows, grad, lr):
-        return kernels.sparse_momentum(data, state["v"], rows, grad, lr, self.momentum, self.weight_decay)
+    @staticmethod
+    def rule(w, g, v, h):
+        v = v * h[1] - h[0] * g
+        return w + v, v
 
 
 class AdaGrad(Optimizer):
@@ -339,20 +305,33 @@ class AdaGrad(Optimizer):
     def init_state(self, param):
         return {"h": np.zeros_like(param.data)}
 
-    def _step(self, h, w, grad, lr):
-        h = h + grad * grad
-        return h, w - w.dtype.type(lr) * grad / (np.sqrt(h) + w.dtype.type(self.eps))
+    def hyper(self, lr):
+        return lr, self.eps
 
-    def update_dense(self, state, data, grad, lr):
-        h, w = self._step(state["h"], data, grad, lr)
-        return [(state["h"], None, h), (data, None, w)]
+    @staticmethod
+    def rule(w, g, s, h):
+        s = s + g * g
+        return w - h[0] * g / (np.sqrt(s) + h[1]), s
 
-    def update_sparse(self, state, data, rows, grad, lr):
-        h, w = self._step(state["h"][rows], data[rows], grad, lr)
-        return [(state["h"], rows, h), (data, rows, w)]
 
-    def fused_sparse(self, state, data, rows, grad, lr):
-        return kernels.sparse_adagrad(data, state["h"], rows, grad, lr, self.eps, self.weight_decay)
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton): ``v = alpha * v + (1 - alpha) * grad^2``,
+    ``param -= lr * grad / (sqrt(v) + eps)``; lazy on row-sparse gradients."""
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, clip_norm=None, weight_decay=0.0):
+        super().__init__(lr, clip_norm, weight_decay)
+        self.alpha, self.eps = alpha, eps
+
+    def init_state(self, param):
+        return {"v": np.zeros_like(param.data)}
+
+    def hyper(self, lr):
+        return lr, self.alpha, 1.0 - self.alpha, self.eps
+
+    @staticmethod
+    def rule(w, g, v, h):
+        v = v * h[1] + (g * g) * h[2]
+        return w - h[0] * g / (np.sqrt(v) + h[3]), v
 
 
 class Adam(Optimizer):
@@ -360,7 +339,8 @@ class Adam(Optimizer):
 
     With a sparse gradient only the touched rows' moments ``m``, ``v`` are updated (and their
     weights moved); untouched rows keep their moments unchanged rather than decaying them, as
-    PyTorch's ``SparseAdam`` does. The bias correction uses the global step count.
+    PyTorch's ``SparseAdam`` does. The bias correction uses the global step count and is folded
+    into the step size, ``lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` (the paper's efficient form).
     """
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None, weight_decay=0.0):
@@ -370,36 +350,34 @@ class Adam(Optimizer):
     def init_state(self, param):
         return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
 
-    def _step_size(self, lr):
-        t = self.step + 1  # the update being planned
-        return lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+    def hyper(self, lr):
+        t = self.step + 1  # the update about to be taken
+        step_size = lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
+        return self.beta1, self.beta2, 1.0 - self.beta1, 1.0 - self.beta2, self.eps, step_size
 
-    def _step(self, m, v, w, grad, lr):
-        """New (m, v, w) from gathered rows ``m``, ``v``, ``w`` (fresh arrays, modified in place)."""
-        dt = w.dtype.type
-        b1, b2 = dt(self.beta1), dt(self.beta2)
-        tmp = np.multiply(grad, 1 - b1)
-        m *= b1
-        m += tmp
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1 - b2
-        v *= b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp += dt(self.eps)
-        np.divide(m, tmp, out=tmp)
-        tmp *= dt(self._step_size(lr))
-        w -= tmp
-        return m, v, w
+    @staticmethod
+    def rule(w, g, m, v, h):
+        m = m * h[0] + g * h[2]
+        v = v * h[1] + (g * g) * h[3]
+        return w - (m / (np.sqrt(v) + h[4])) * h[5], m, v
 
-    def update_dense(self, state, data, grad, lr):
-        m, v, w = self._step(state["m"].copy(), state["v"].copy(), data.copy(), grad, lr)
-        return [(state["m"], None, m), (state["v"], None, v), (data, None, w)]
 
-    def update_sparse(self, state, data, rows, grad, lr):
-        m, v, w = self._step(state["m"][rows], state["v"][rows], data[rows], grad, lr)
-        return [(state["m"], rows, m), (state["v"], rows, v), (data, rows, w)]
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): each step first shrinks the
+    weights by ``lr * weight_decay``, outside the moments; lazy on row-sparse gradients (only
+    the touched rows shrink)."""
 
-    def fused_sparse(self, state, data, rows, grad, lr):
-        return kernels.sparse_adam(data, state["m"], state["v"], rows, grad, self.beta1, self.beta2, self.eps,
-                                   self._step_size(lr), self.weight_decay)
+    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
+        super().__init__(lr, beta1, beta2, eps, clip_norm)
+        if weight_decay < 0:
+            raise ValueError(f"AdamW: weight_decay must be >= 0, got {weight_decay}")
+        self.decoupled_decay = weight_decay
+
+    def hyper(self, lr):
+        return (*super().hyper(lr), 1.0 - lr * self.decoupled_decay)
+
+    @staticmethod
+    def rule(w, g, m, v, h):
+        m = m * h[0] + g * h[2]
+        v = v * h[1] + (g * g) * h[3]
+        return w * h[6] - (m / (np.sqrt(v) + h[4])) * h[5], m, v
