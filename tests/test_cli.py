@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinygrad_nlp import viz
 from tinygrad_nlp.cli import main
 from tinygrad_nlp.text import DEMO_GROUPS
 from tinygrad_nlp.vectors import WordVectors
@@ -24,8 +25,8 @@ def demo_run(tmp_path_factory):
 def test_demo_writes_every_artifact(demo_run):
     for name in ("vectors.txt", "weights.npz", "vocab.json", "loss.png", "summary.json"):
         assert (demo_run / name).stat().st_size > 0, name
-    graph = demo_run / ("graph.svg" if shutil.which("dot") else "graph.dot")
-    assert graph.exists()
+    graph = demo_run / ("graph.svg" if viz.renderer("svg") else "graph.dot")
+    assert "EmbeddingDot" in graph.read_text()
     summary = json.loads((demo_run / "summary.json").read_text())
     assert summary["corpus"] == "demo" and summary["model"] == "cbow" and summary["epochs"] == 2
     assert summary["targets_per_second"] > 0

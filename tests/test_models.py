@@ -1,5 +1,7 @@
 """Models written forward-only: seed 000's SimpleCBOW, CBOW and SkipGram with negative sampling."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -249,3 +251,13 @@ def test_prepare_batch_names_a_bad_id_as_a_context_or_target_id(cls):
     bad_contexts[2, 1] = -1
     with pytest.raises(InvalidIdError, match=r"context id -1 at position \(2, 1\)"):
         model.prepare_batch(bad_contexts, target)
+
+
+def test_model_plot_writes_no_file_unless_asked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus, contexts, target = make_ns_data()
+    model = CBOW(30, 4, 2, corpus, seed=0)
+    graph = model.plot(contexts, target)
+    assert os.listdir(tmp_path) == []
+    assert "EmbeddingDot" in graph and hasattr(graph, "_repr_mimebundle_")
+    assert graph == model.graph(contexts, target)

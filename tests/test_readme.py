@@ -29,3 +29,10 @@ def test_readme_image_exists():
     readme = (REPO / "README.md").read_text()
     for path in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme):
         assert (REPO / path).is_file(), path
+
+
+def test_ci_installs_no_system_package():
+    """CI checks the README's promise that pip alone is enough, diagrams included."""
+    ci = (REPO / ".ci" / "run").read_text()
+    code = "\n".join(l for l in ci.splitlines() if not l.lstrip().startswith("#"))
+    assert "apt-get" not in code and "brew" not in code

