@@ -23,6 +23,7 @@ from tinygrad_nlp.core import (  # noqa: F401
     test_mode,
     using_config,
 )
+from tinygrad_nlp.errors import TinygradNLPError  # noqa: F401
 from tinygrad_nlp.sparse import SparseRows  # noqa: F401
 from tinygrad_nlp import functions  # noqa: F401
 from tinygrad_nlp import functions as _F

@@ -17,6 +17,7 @@ import numpy as np
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp.core import Parameter, Variable
+from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
 from tinygrad_nlp.io import atomic_write
 
@@ -160,7 +161,7 @@ _CORRUPT = (zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, IndexEr
             NotImplementedError, RuntimeError, OverflowError, TypeError)
 
 
-class _ObjectArrayError(ValueError):
+class _ObjectArrayError(TinygradNLPError, ValueError):
     pass
 
 

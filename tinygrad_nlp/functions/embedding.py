@@ -17,6 +17,7 @@ import numpy as np
 
 from tinygrad_nlp import kernels
 from tinygrad_nlp.core import Function, Variable
+from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.sparse import Ids, SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
 
 __all__ = [
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-class InvalidIdError(IndexError, ValueError):
+class InvalidIdError(TinygradNLPError, IndexError, ValueError):
     """An id that cannot index the embedding matrix (negative, too large, or not an integer)."""
 
 

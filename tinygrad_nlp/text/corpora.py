@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.io import atomic_write
 from tinygrad_nlp.text.preprocessing import ids_by_first_appearance
 from tinygrad_nlp.text.vocab import Vocabulary
@@ -50,7 +51,7 @@ _TIMEOUT = 30.0
 _urlopen = urllib.request.urlopen
 
 
-class DownloadError(OSError):
+class DownloadError(TinygradNLPError, OSError):
     """A dataset file is not available locally and could not be downloaded."""
 
 
