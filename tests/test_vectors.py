@@ -413,11 +413,6 @@ def test_spearman_matches_scipy_on_random_data_with_ties():
         assert spearman(x, y) == pytest.approx(scipy.stats.spearmanr(x, y)[0], abs=1e-12)
 
 
-def test_average_ranks_match_scipy():
-    x = np.array([3.0, 1.0, 3.0, 2.0, 3.0, -5.0, 1.0])
-    np.testing.assert_array_equal(vectors_module._average_ranks(x), scipy.stats.rankdata(x))
-
-
 def test_spearman_edge_cases():
     assert spearman([1, 2, 3], [10, 20, 30]) == 1.0
     assert spearman([1, 2, 3], [3, 2, 1]) == -1.0
@@ -627,3 +622,169 @@ def test_gensim_reads_and_writes_our_formats_and_agrees_on_evaluation(tmp_path):
     assert r.spearman == pytest.approx(spear[0], abs=1e-6)
     assert r.pearson == pytest.approx(pearson[0], abs=1e-6)
     assert 100 * r.oov_ratio == pytest.approx(oov_percent)
+
+
+# ----- gensim's names and signatures -----
+
+
+def planted(seed=11, n=120, dim=12):
+    """Random vectors where w0:w1 = w2:w3 (and a few more) hold by construction, plus case variants."""
+    rng = np.random.default_rng(seed)
+    words = [f"w{i}" for i in range(n)] + ["W5", "W9"]
+    m = rng.standard_normal((len(words), dim)).astype(np.float32)
+    quads = [(0, 1, 2, 3), (4, 5, 6, 7), (10, 11, 12, 13), (20, 21, 22, 23)]
+    for a, b, c, d in quads:
+        m[d] = m[b] - m[a] + m[c] + 0.2 * rng.standard_normal(dim)
+    return words, m, rng
+
+
+def test_most_similar_positive_negative_is_the_analogy_and_old_calls_still_work():
+    wv = royal()
+    assert wv.most_similar(positive=["woman", "king"], negative=["man"], topn=1)[0][0] == "queen"
+    assert wv.most_similar(positive=["woman", "king"], negative=["man"], topn=2) == wv.analogy("man", "woman", "king", topn=2)
+    assert wv.most_similar("man", topn=2) == wv.most_similar(positive="man", topn=2)
+    assert len(wv.most_similar("man")) == 4  # topn defaults to 10, gensim's; the query word is left out
+    weighted = wv.most_similar(positive=[("woman", 2.0), "king"], negative=["man"], topn=1)
+    assert weighted[0][0] == "queen"
+    scores = wv.most_similar(positive=["king"], topn=None)
+    assert scores.shape == (5,) and scores[wv.key_to_index["king"]] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        wv.most_similar()
+    with pytest.raises(KeyError, match="'emperor'"):
+        wv.most_similar(positive=["king", "emperor"])
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        wv.most_similar(positive=[np.ones(3)])
+
+
+def test_aliases_get_vector_and_doesnt_match():
+    wv = tiny()
+    assert wv.index_to_key is wv.words and wv.key_to_index is wv.index and wv.vector_size == 3
+    v = wv.get_vector("a")
+    np.testing.assert_array_equal(v, [2, 0, 0])
+    v[0] = 9  # a copy: the stored vector stays
+    np.testing.assert_array_equal(wv["a"], [2, 0, 0])
+    np.testing.assert_allclose(wv.get_vector("b", norm=True), [SQRT_HALF, SQRT_HALF, 0], rtol=1e-6)
+    assert wv.has_index_for("c") and not wv.has_index_for("nope")
+    assert wv.doesnt_match(["a", "b", "d", "nope"]) == "d"
+    with pytest.raises(ValueError, match="none of"):
+        wv.doesnt_match(["nope", "nada"])
+
+
+def test_most_similar_cosmul_known_scores():
+    wv = tiny()
+    # one positive word: score = (1 + cos) / 2 / (1 + 1e-6)
+    got = dict(wv.most_similar_cosmul(positive=["a"], topn=4))
+    assert got["b"] == pytest.approx((1 + SQRT_HALF) / 2 / (1 + 1e-6))
+    assert got["d"] == pytest.approx(0.0, abs=1e-12) and got["c"] == pytest.approx(0.5 / (1 + 1e-6))
+    got = dict(wv.most_similar_cosmul(positive=["a"], negative=["c"], topn=4))
+    assert got["b"] == pytest.approx(((1 + SQRT_HALF) / 2) / ((1 + SQRT_HALF) / 2 + 1e-6))
+
+
+def test_gensim_api_agrees_with_gensim(tmp_path):
+    gensim_models = pytest.importorskip("gensim.models")
+    words, m, rng = planted()
+    ours = WordVectors(m, words)
+    kv = gensim_models.KeyedVectors(m.shape[1])
+    kv.add_vectors(words, m)
+    queries = [dict(positive=["w1", "w2"], negative=["w0"]), dict(positive="w7"),
+               dict(positive=[("w5", 2.0), "w6"], negative=["w4"]), dict(positive=[m[3] / np.linalg.norm(m[3])], negative=["w8"]),
+               dict(negative=["w30"]), dict(positive=["w11", "w12"], negative=["w10"], restrict_vocab=60)]
+    for query in queries:
+        for method in ("most_similar", "most_similar_cosmul"):
+            weighted = any(isinstance(t, tuple) for t in query.get("positive", []))
+            if method == "most_similar_cosmul" and (weighted or "positive" not in query or "restrict_vocab" in query):
+                continue  # gensim's cosmul takes no weights, needs a positive term, ignores restrict_vocab
+            mine = getattr(ours, method)(topn=7, **query)
+            theirs = getattr(kv, method)(topn=7, **query)
+            assert [w for w, _ in mine] == [w for w, _ in theirs], (method, query)
+            np.testing.assert_allclose([s for _, s in mine], [s for _, s in theirs], rtol=1e-5, atol=1e-6)
+    first60 = WordVectors(m[:60], words[:60])
+    for method in ("most_similar", "most_similar_cosmul"):
+        query = dict(positive=["w11", "w12"], negative=["w10"], topn=7)
+        assert getattr(ours, method)(restrict_vocab=60, **query) == getattr(first60, method)(**query)
+    for group in (["w1", "w2", "w3", "w90"], ["w20", "w21", "w22", "w23", "w64", "nope"]):
+        assert ours.doesnt_match(group) == kv.doesnt_match([w for w in group if w in kv])
+    assert ours.similarity("w0", "w13") == pytest.approx(float(kv.similarity("w0", "w13")), abs=1e-6)
+    np.testing.assert_allclose(ours.get_vector("w4", norm=True), kv.get_vector("w4", norm=True), rtol=1e-6)
+    assert ours.index_to_key == list(kv.index_to_key) and ours.key_to_index == dict(kv.key_to_index)
+
+    lines = [": first", "w0 w1 w2 w3", "W5 w5 w4 w6", "w4 w5 w6 w7", "w9 w8 w7 w6", ": second",
+             "w10 w11 w12 w13", "w20 w21 w22 w23", "w1 w2 w3 unknown", "w30 w31 w32 w33"]
+    questions = write(tmp_path / "q.txt", "\n".join(lines) + "\n")
+    for case_insensitive in (True, False):
+        for restrict in (300000, 21):
+            score, sections = ours.evaluate_word_analogies(questions, restrict_vocab=restrict,
+                                                           case_insensitive=case_insensitive)
+            g_score, g_sections = kv.evaluate_word_analogies(str(questions), restrict_vocab=restrict,
+                                                             case_insensitive=case_insensitive)
+            assert score == pytest.approx(g_score)
+            fold = str.upper if case_insensitive else str
+            assert [s["section"] for s in sections] == [s["section"] for s in g_sections]
+            for mine, theirs in zip(sections, g_sections):
+                for key in ("correct", "incorrect"):
+                    assert [tuple(map(fold, q)) for q in mine[key]] == [tuple(q) for q in theirs[key]]
+    assert score > 0 and sections[-1]["section"] == "Total accuracy"
+
+    pairs = "".join(f"{words[i]}\t{words[j]}\t{rng.integers(0, 10)}\n" for i, j in rng.integers(0, 120, (40, 2)))
+    pairs_file = write(tmp_path / "pairs.tsv", "# word1\tword2\tscore\n" + pairs + "w1\tnope\t3\nW5\tw9\t2\n")
+    for case_insensitive in (True, False):
+        (p, p_p), (s, s_p), oov = ours.evaluate_word_pairs(pairs_file, case_insensitive=case_insensitive)
+        (gp, gp_p), (gs, gs_p), g_oov = kv.evaluate_word_pairs(str(pairs_file), case_insensitive=case_insensitive)
+        assert (p, p_p, s, s_p) == pytest.approx((gp, gp_p, gs, gs_p), rel=1e-5)
+        assert oov == pytest.approx(g_oov)
+    comma = write(tmp_path / "pairs.csv", pairs.replace("\t", ","))
+    r = ours.evaluate_word_pairs(comma, delimiter=",")
+    g = kv.evaluate_word_pairs(str(comma), delimiter=",")
+    assert (r.pearson, r.spearman) == pytest.approx((g[0][0], g[1][0]), rel=1e-5)
+    assert r.pairs_used == 40 and r.spearman_test.pvalue == pytest.approx(g[1][1], rel=1e-5)
+
+
+def test_word_pairs_use_scipy_stats_and_keep_the_old_names(tmp_path):
+    wv = tiny()
+    path = write(tmp_path / "p.tsv", "a\tb\t4\na\tc\t1\na\td\t3\nA\tb\t2\n")
+    r = wv.evaluate_word_pairs(path, lowercase=False)  # the older keyword, case kept: 'A' is unknown
+    sims, gold = [SQRT_HALF, 0.0, -1.0], [4, 1, 3]
+    assert r.pearson_test == pytest.approx(tuple(scipy.stats.pearsonr(sims, gold)))
+    assert r.spearman_test == pytest.approx(tuple(scipy.stats.spearmanr(sims, gold)))
+    assert (r.pairs_used, r.pairs_total, r.oov_ratio) == (3, 4, 0.25)
+    pearson, spear, oov_percent = r
+    assert (pearson, spear, oov_percent) == (r.pearson_test, r.spearman_test, 25.0) and len(r) == 3
+    with pytest.raises(ValueError, match="word1,word2,score"):
+        wv.evaluate_word_pairs(path, delimiter=",")
+
+
+def test_load_word2vec_format_limit_and_no_header_agree_with_gensim(tmp_path):
+    words, m, _ = planted(n=30, dim=5)
+    wv = WordVectors(m, words)
+    for binary in (False, True):
+        path = tmp_path / f"v.{binary}"
+        wv.save_word2vec_format(path, binary=binary)
+        for limit in (0, 1, 7, 32, 100):
+            got = WordVectors.load_word2vec_format(path, binary=binary, limit=limit)
+            assert got.words == words[:limit]
+            np.testing.assert_array_equal(got.vectors, m[:limit])
+    glove = tmp_path / "glove.txt"
+    glove.write_text("".join(f"{w} {' '.join(repr(float(x)) for x in row)}\n" for w, row in zip(words, m)) + "\n")
+    got = WordVectors.load_word2vec_format(glove, no_header=True)
+    assert got.words == words and got.dim == 5
+    np.testing.assert_array_equal(got.vectors, m)
+    assert WordVectors.load_word2vec_format(glove, no_header=True, limit=3).words == words[:3]
+    with pytest.raises(ValueError, match="text files only"):
+        WordVectors.load_word2vec_format(tmp_path / "v.True", binary=True, no_header=True)
+    with pytest.raises(ValueError, match="limit must be"):
+        WordVectors.load_word2vec_format(glove, limit=-1)
+    gensim_models = pytest.importorskip("gensim.models")
+    kv = gensim_models.KeyedVectors.load_word2vec_format(str(glove), no_header=True, limit=10)
+    mine = WordVectors.load_word2vec_format(glove, no_header=True, limit=10)
+    assert mine.words == list(kv.index_to_key)
+    np.testing.assert_array_equal(mine.vectors, kv.vectors)
+
+
+def test_projector_tsv_files_hold_the_exact_vectors_and_words(tmp_path):
+    words, m, _ = planted(n=30, dim=4)
+    wv = WordVectors(m, words)
+    vec, meta = wv.save_projector_tsv(tmp_path / "vectors.tsv", tmp_path / "metadata.tsv")
+    np.testing.assert_array_equal(np.loadtxt(vec, delimiter="\t", dtype=np.float32), m)
+    assert (tmp_path / "metadata.tsv").read_text(encoding="utf-8").split("\n") == words + [""]
+    assert (tmp_path / "vectors.tsv").read_text().count("\n") == len(words)
+    assert all(line.count("\t") == 3 for line in (tmp_path / "vectors.tsv").read_text().splitlines())

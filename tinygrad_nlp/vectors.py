@@ -5,6 +5,11 @@ with its ``V`` words. It answers nearest-neighbour and analogy queries by cosine
 scores the two usual benchmarks (Mikolov's analogy questions, WordSim-353) and reads and writes
 the word2vec text and binary formats that gensim and the original ``word2vec.c`` tools use.
 
+The query and evaluation methods also go by the names and signatures of gensim's
+``KeyedVectors`` (``most_similar(positive=..., negative=...)``, ``most_similar_cosmul``,
+``doesnt_match``, ``evaluate_word_analogies``, ``index_to_key`` ...), so code written for gensim
+runs on these vectors, and :meth:`WordVectors.plot` draws chosen words in 2-D.
+
 Examples:
     >>> import numpy as np
     >>> wv = WordVectors(np.array([[1, 0], [1, 1], [0, 1]], np.float32), ["x", "xy", "y"])
@@ -19,13 +24,15 @@ import mmap
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
+import scipy.stats
 
 from tinygrad_nlp.core import Variable
 from tinygrad_nlp.io import atomic_write
 
-__all__ = ["AnalogyResult", "WordPairResult", "WordVectors", "spearman"]
+__all__ = ["AnalogyResult", "Correlation", "WordPairResult", "WordVectors", "spearman"]
 
 # Largest score block evaluate_analogies builds at once (questions x candidate words), in elements:
 # 2**24 float32 is 64 MiB, so memory stays flat however large the vocabulary.
@@ -160,6 +167,32 @@ class WordVectors:
         except (KeyError, TypeError):
             raise KeyError(f"word {word!r} not in vocabulary") from None
 
+    # ----- gensim's names for the same things -----
+
+    @property
+    def index_to_key(self):
+        """The words, row by row (gensim's name for :attr:`words`)."""
+        return self.words
+
+    @property
+    def key_to_index(self):
+        """word -> row (gensim's name for :attr:`index`)."""
+        return self.index
+
+    @property
+    def vector_size(self):
+        """The vector size ``H`` (gensim's name for :attr:`dim`)."""
+        return self.dim
+
+    def get_vector(self, key, norm=False):
+        """The vector of ``key``, shape ``(H,)`` (scaled to unit length if ``norm``); a copy."""
+        row = self._row(key)
+        return np.array((self.unit_vectors if norm else self.vectors)[row])
+
+    def has_index_for(self, key):
+        """True if ``key`` is in the vocabulary."""
+        return key in self
+
     # ----- similarity -----
 
     @property
@@ -183,23 +216,110 @@ class WordVectors:
         u = self.unit_vectors
         return float(np.dot(u[self._row(word1)].astype(np.float64), u[self._row(word2)].astype(np.float64)))
 
-    def most_similar(self, word, topn=5):
-        """The ``topn`` words closest to ``word`` by cosine similarity, best first.
+    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """The ``topn`` words closest to the mean of ``positive`` minus ``negative``, best first.
+
+        As gensim's ``KeyedVectors.most_similar``: ``positive`` and ``negative`` are a word, a
+        vector of shape ``(H,)``, or a list of words, vectors or ``(word, weight)`` pairs. Each word
+        stands for its unit vector; the weighted mean (weight 1 for positive, -1 for negative) is
+        compared by cosine with every vocabulary word, and the words given are left out of the
+        answer. ``most_similar("king")`` gives the neighbours of one word;
+        ``most_similar(positive=["woman", "king"], negative=["man"])`` solves an analogy.
 
         Args:
-            word: a vocabulary word (it is left out of the answer) or a vector of shape ``(H,)``.
-            topn: how many neighbours to return (fewer if the vocabulary is smaller).
+            positive, negative: see above; at least one must be given.
+            topn: how many words to return (fewer if the vocabulary is smaller), or None for the
+                array of all ``V`` (or ``restrict_vocab``) cosines.
+            restrict_vocab: look only at the first ``restrict_vocab`` rows.
 
-        Returns a list of ``(word, cosine)`` with Python floats. Ties are broken by row order.
-        Raises KeyError naming ``word`` if it is not in the vocabulary.
+        Returns a list of ``(word, cosine)`` with Python floats; ties are broken by row order.
+        Raises KeyError naming a word that is not in the vocabulary.
         """
+        limit = self._restrict(restrict_vocab)
+        terms = self._terms(positive, 1.0) + self._terms(negative, -1.0)
+        if not terms:
+            raise ValueError("most_similar: give at least one word or vector in positive or negative")
         unit = self.unit_vectors
-        if isinstance(word, str):
-            row = self._row(word)
-            query, exclude = unit[row], [row]
-        else:
-            query, exclude = self._unit_query(word), []
-        return self._top(unit @ query, topn, exclude)
+        mean = np.zeros(self.dim, np.float64)
+        exclude = []
+        for term, weight in terms:
+            if isinstance(term, str):
+                row = self._row(term)
+                exclude.append(row)
+                mean += weight * unit[row]
+            else:
+                mean += weight * self._vector(term)
+        query = self._unit_query(mean / len(terms))
+        scores = unit[:limit] @ query
+        if topn is None:
+            return scores
+        return self._top(scores, topn, [r for r in exclude if r < limit])
+
+    def _terms(self, given, sign):
+        """``[(word or vector, weight), ...]`` from a most_similar argument."""
+        if given is None:
+            return []
+        if isinstance(given, (str, np.ndarray, Variable)):
+            given = [given]
+        terms = []
+        for item in given:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                terms.append((item[0], sign * float(item[1])))
+            else:
+                terms.append((item, sign))
+        return terms
+
+    def _vector(self, vector):
+        if isinstance(vector, Variable):
+            vector = vector.data
+        v = np.asarray(vector, dtype=np.float64)
+        if v.shape != (self.dim,):
+            raise ValueError(f"query vector must have shape ({self.dim},), got {v.shape}")
+        return v
+
+    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+        """Analogies by 3CosMul (Levy and Goldberg, 2014), as gensim's ``most_similar_cosmul``.
+
+        Each candidate's score is the product of its shifted cosines ``(1 + cos) / 2`` with the
+        ``positive`` words divided by the product with the ``negative`` words (plus 1e-6). It is
+        less dominated by one large similarity than :meth:`most_similar`'s sum. Arguments and
+        result as in :meth:`most_similar`, without weights.
+        """
+        limit = self._restrict(restrict_vocab)
+        pos = [t for t, _ in self._terms(positive, 1.0)]
+        neg = [t for t, _ in self._terms(negative, 1.0)]
+        if not pos and not neg:
+            raise ValueError("most_similar_cosmul: give at least one word or vector")
+        unit = self.unit_vectors[:limit]
+        exclude = []
+
+        def shifted(term):
+            if isinstance(term, str):
+                row = self._row(term)
+                exclude.append(row)
+                query = self.unit_vectors[row].astype(np.float64)
+            else:
+                query = self._unit_query(self._vector(term)).astype(np.float64)
+            return (1.0 + unit @ query) / 2.0
+
+        top = np.prod([shifted(t) for t in pos], axis=0) if pos else np.ones(limit)
+        bottom = np.prod([shifted(t) for t in neg], axis=0) if neg else np.ones(limit)
+        scores = top / (bottom + 1e-6)
+        if topn is None:
+            return scores
+        return self._top(scores, topn, [r for r in exclude if r < limit])
+
+    def doesnt_match(self, words):
+        """The word of ``words`` furthest from their mean (cosine), as gensim's ``doesnt_match``.
+
+        Words outside the vocabulary are left out; ValueError if none is known.
+        """
+        rows = [self.index[w] for w in words if w in self]
+        if not rows:
+            raise ValueError(f"doesnt_match: none of {list(words)!r} is in the vocabulary")
+        vectors = self.unit_vectors[rows].astype(np.float64)
+        mean = self._unit_query(vectors.mean(axis=0)).astype(np.float64)
+        return self.words[rows[int(np.argmin(vectors @ mean))]]
 
     def analogy(self, a, b, c, topn=5):
         """Solve ``a : b = c : ?`` by 3CosAdd: the words nearest to ``b - a + c`` (normalised vectors).
@@ -218,9 +338,7 @@ class WordVectors:
         return self._top(unit @ self._unit_query(query), topn, [ia, ib, ic])
 
     def _unit_query(self, vector):
-        v = np.asarray(vector, dtype=np.float64)
-        if v.shape != (self.dim,):
-            raise ValueError(f"query vector must have shape ({self.dim},), got {v.shape}")
+        v = self._vector(vector)
         if not np.isfinite(v).all():
             raise ValueError("query vector has non-finite values")
         scale = np.max(np.abs(v))
@@ -281,21 +399,50 @@ class WordVectors:
         All questions are scored in blocks of matrix products, not one at a time.
         Raises ValueError naming the file and line for a malformed line.
         """
+        names, section_of, quads, known, correct = self._score_analogies(path, lowercase, restrict_vocab)
+        sec = np.asarray(section_of, dtype=np.int64)[known]
+        n_sec = len(names)
+        tot = np.bincount(sec, minlength=n_sec)
+        ok = np.bincount(sec[correct], minlength=n_sec)
+        sections = {name: (int(ok[i]), int(tot[i])) for i, name in enumerate(names)}
+        return AnalogyResult(correct=int(correct.sum()), total=int(known.sum()),
+                             skipped=int((~known).sum()), sections=sections)
+
+    def _score_analogies(self, path, lowercase, restrict_vocab):
+        """(section names, section per question, questions, answerable mask, correct per answerable)."""
         limit = self._restrict(restrict_vocab)
         names, section_of, quads = _read_analogy_file(path)
         table = self._lookup(lowercase, limit)
         fold = (lambda w: w.lower()) if lowercase else (lambda w: w)
         rows = np.array([[table.get(fold(w), -1) for w in q] for q in quads], dtype=np.int64).reshape(-1, 4)
-        section_of = np.asarray(section_of, dtype=np.int64)
         known = (rows >= 0).all(axis=1)
-        rows, sec = rows[known], section_of[known]
-        correct = self._answer_analogies(rows, lowercase, limit)
-        n_sec = len(names)
-        tot = np.bincount(sec, minlength=n_sec)
-        ok = np.bincount(sec[correct], minlength=n_sec)
-        sections = {name: (int(ok[i]), int(tot[i])) for i, name in enumerate(names)}
-        return AnalogyResult(correct=int(correct.sum()), total=int(len(rows)),
-                             skipped=int((~known).sum()), sections=sections)
+        correct = self._answer_analogies(rows[known], lowercase, limit)
+        return names, section_of, quads, known, correct
+
+    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True):
+        """Analogy accuracy in gensim's shape: ``(score, sections)``.
+
+        The same evaluation as :meth:`evaluate_analogies` (3CosAdd over the first
+        ``restrict_vocab`` rows; questions with a word outside them are left out), returned as
+        gensim's ``KeyedVectors.evaluate_word_analogies`` does: ``score`` is the overall accuracy
+        (0.0 when nothing was answerable) and ``sections`` a list of dicts ``{"section": name,
+        "correct": [(a, b, c, d), ...], "incorrect": [...]}`` in file order, then one named
+        ``"Total accuracy"`` with every question. Questions keep the words as the file writes them.
+        """
+        names, section_of, quads, known, correct = self._score_analogies(
+            analogies, case_insensitive, restrict_vocab)
+        sections = [{"section": name, "correct": [], "incorrect": []} for name in names]
+        total = {"section": "Total accuracy", "correct": [], "incorrect": []}
+        outcome = iter(correct)
+        for quad, sec, answerable in zip(quads, section_of, known):
+            if answerable:
+                key = "correct" if next(outcome) else "incorrect"
+                sections[sec][key].append(quad)
+                total[key].append(quad)
+        sections.append(total)
+        answered = len(total["correct"]) + len(total["incorrect"])
+        score = len(total["correct"]) / answered if answered else 0.0
+        return score, sections
 
     def _restrict(self, restrict_vocab):
         if restrict_vocab is None:
@@ -339,19 +486,28 @@ class WordVectors:
             correct[s:e] = canon[pred] == d[s:e]
         return correct
 
-    def evaluate_word_pairs(self, path, lowercase=True):
-        """Spearman correlation between cosine similarities and human scores (WordSim-353 format).
+    def evaluate_word_pairs(self, pairs, delimiter="\t", restrict_vocab=300000, case_insensitive=True,
+                            *, lowercase=None):
+        """Correlation of cosine similarities with human scores (WordSim-353 format).
 
-        The file has lines ``word1<TAB>word2<TAB>score``; lines starting with ``#`` and blank lines
-        are ignored. Only pairs whose two words are both in the vocabulary are scored
-        (``lowercase`` folds case as in :meth:`evaluate_analogies`); the rest count towards
-        ``oov_ratio``. Raises ValueError naming the file and line for a malformed line.
+        The file has lines ``word1<delimiter>word2<delimiter>score``; lines starting with ``#``
+        and blank lines are ignored. Only pairs whose two words are both among the first
+        ``restrict_vocab`` rows are scored (``case_insensitive`` folds case as in
+        :meth:`evaluate_analogies`; ``lowercase`` is its older name); the rest count towards the
+        out-of-vocabulary share. Pearson's and Spearman's correlations come from ``scipy.stats``.
+
+        Returns a :class:`WordPairResult`: ``.spearman``, ``.pearson``, ``.pairs_used`` ... and,
+        unpacked, gensim's triple ``((pearson, p), (spearman, p), oov_percent)``. Raises
+        ValueError naming the file and line for a malformed line.
         """
-        pairs = _read_word_pairs(path)
-        table = self._lookup(lowercase, len(self))
-        fold = (lambda w: w.lower()) if lowercase else (lambda w: w)
+        if lowercase is not None:
+            case_insensitive = lowercase
+        limit = self._restrict(restrict_vocab)
+        word_pairs = _read_word_pairs(pairs, delimiter)
+        table = self._lookup(case_insensitive, limit)
+        fold = (lambda w: w.lower()) if case_insensitive else (lambda w: w)
         used_rows, gold = [], []
-        for w1, w2, score in pairs:
+        for w1, w2, score in word_pairs:
             r1, r2 = table.get(fold(w1)), table.get(fold(w2))
             if r1 is not None and r2 is not None:
                 used_rows.append((r1, r2))
@@ -363,8 +519,9 @@ class WordVectors:
         else:
             sims = np.zeros(0)
         gold = np.asarray(gold, dtype=np.float64)
-        return WordPairResult(spearman=spearman(sims, gold), pearson=_pearson(sims, gold),
-                              pairs_used=len(used_rows), pairs_total=len(pairs))
+        return WordPairResult(spearman_test=_correlation(scipy.stats.spearmanr, sims, gold),
+                              pearson_test=_correlation(scipy.stats.pearsonr, sims, gold),
+                              pairs_used=len(used_rows), pairs_total=len(word_pairs))
 
     # ----- word2vec files -----
 
@@ -398,12 +555,17 @@ class WordVectors:
                     f.write(text.encode("utf-8"))
 
     @classmethod
-    def load_word2vec_format(cls, path, binary=False, encoding="utf-8", dtype=np.float32):
+    def load_word2vec_format(cls, path, binary=False, limit=None, no_header=False, encoding="utf-8",
+                             dtype=np.float32):
         """Read a word2vec text or binary file (as written by word2vec.c, gensim or :meth:`save_word2vec_format`).
 
         Args:
             path: the file.
             binary: the binary format (word, space, ``H`` little-endian float32 per vector).
+            limit: read only the first ``limit`` vectors (the most frequent words, in files
+                sorted by frequency); None reads them all.
+            no_header: a text file without the ``V H`` header line, as GloVe writes them (the
+                size is taken from the lines). Text format only.
             encoding: encoding of the words (and of the whole text file).
             dtype: dtype of the loaded matrix (float32 like gensim; float64 keeps all digits of
                 a text file written from float64 vectors).
@@ -416,13 +578,35 @@ class WordVectors:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"load_word2vec_format: dtype must be float32 or float64, got {dtype}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0):
+            raise ValueError(f"load_word2vec_format: limit must be a non-negative int or None, got {limit!r}")
         path = os.fspath(path)
         if binary:
-            words, matrix = _load_binary(path, encoding)
+            if no_header:
+                raise ValueError("load_word2vec_format: no_header=True is for text files only (binary files "
+                                 "always start with a 'vocab_size vector_size' header)")
+            words, matrix = _load_binary(path, encoding, limit)
             matrix = matrix.astype(dtype, copy=False)
         else:
-            words, matrix = _load_text(path, encoding, dtype)
+            words, matrix = _load_text(path, encoding, dtype, limit, no_header)
         return cls._trusted(matrix, words)
+
+    def save_projector_tsv(self, vectors_path, metadata_path):
+        """Write the two TSV files TensorFlow's Embedding Projector loads (projector.tensorflow.org).
+
+        ``vectors_path`` gets one tab-separated vector per line, ``metadata_path`` the word of
+        each line (one column, so no header). Both are written atomically; returns the paths.
+        """
+        m = self.vectors
+        digits = 9 if m.dtype == np.float32 else 17
+        fmt = "\t".join([f"%.{digits}g"] * self.dim) + "\n"
+        lines_per_write = 4096
+        with atomic_write(vectors_path, "wb") as f:
+            for s in range(0, len(self), lines_per_write):
+                f.write("".join(fmt % tuple(row) for row in m[s:s + lines_per_write].tolist()).encode("utf-8"))
+        with atomic_write(metadata_path, "wb") as f:
+            f.write("".join(w + "\n" for w in self.words).encode("utf-8"))
+        return os.fspath(vectors_path), os.fspath(metadata_path)
 
 
 def _parse_header(path, header):
@@ -439,17 +623,32 @@ def _parse_header(path, header):
     return n, dim
 
 
-def _load_text(path, encoding, dtype):
+def _load_text(path, encoding, dtype, limit=None, no_header=False):
     lines = _read_text_lines(path, encoding)
     if not lines:
         raise ValueError(f"{path}: empty file; expected a header line 'vocab_size vector_size'")
-    n, dim = _parse_header(path, lines[0])
+    first = 1
+    if no_header:
+        while lines and not lines[-1].strip():
+            lines.pop()  # trailing blank lines
+        if not lines or not lines[0].split():
+            raise ValueError(f"{path}, line 1: expected 'word v1 v2 ...' (no_header=True)")
+        n, dim, first = len(lines), len(lines[0].split()) - 1, 0
+        if dim < 1:
+            raise ValueError(f"{path}, line 1: a word without values (no_header=True)")
+    else:
+        n, dim = _parse_header(path, lines[0])
+    declared = n
+    if limit is not None:
+        n = min(n, int(limit))
     words, values, line_of = [], [], []
     seen = {}
-    for line_no in range(2, len(lines) + 1):
+    for line_no in range(first + 1, len(lines) + 1):
         line = lines[line_no - 1]
         parts = line.split()
         if len(words) == n:
+            if n < declared:
+                break  # limit reached
             if parts:
                 raise ValueError(f"{path}, line {line_no}: more vectors than the {n} the header (line 1) declares")
             continue
@@ -488,7 +687,7 @@ def _load_text(path, encoding, dtype):
     return words, matrix
 
 
-def _load_binary(path, encoding):
+def _load_binary(path, encoding, limit=None):
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
@@ -501,6 +700,9 @@ def _load_binary(path, encoding):
         except UnicodeDecodeError:
             raise ValueError(f"{path}, line 1: bad header {bytes(buf[:min(end, 60)])!r}") from None
         n, dim = _parse_header(path, header)
+        declared = n
+        if limit is not None:
+            n = min(n, int(limit))
         width = 4 * dim
         # Every vector takes at least a 1-byte word, a space and `width` bytes, so no more than
         # this many can follow the header: a corrupt header's count cannot make us allocate more
@@ -537,7 +739,7 @@ def _load_binary(path, encoding):
             matrix[i] = row
             words.append(word)
             pos = sp + 1 + width
-        if bytes(buf[pos:]).strip():
+        if n == declared and bytes(buf[pos:]).strip():
             raise ValueError(f"{path}: {size - pos} bytes of data after the {n} vectors the header (line 1) declares")
     finally:
         if isinstance(buf, mmap.mmap):
@@ -572,15 +774,18 @@ def _read_analogy_file(path):
     return names, section_of, quads
 
 
-def _read_word_pairs(path):
-    """[(word1, word2, score), ...] from a WordSim-353 style TSV file."""
+def _read_word_pairs(path, delimiter="\t"):
+    """[(word1, word2, score), ...] from a WordSim-353 style file (TSV unless ``delimiter``)."""
+    if not isinstance(delimiter, str) or not delimiter:
+        raise ValueError(f"delimiter must be a non-empty string, got {delimiter!r}")
+    shown = "<TAB>" if delimiter == "\t" else delimiter
     pairs = []
     for line_no, line in enumerate(_read_text_lines(path), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        fields = [f.strip() for f in line.split("\t")]
+        fields = [f.strip() for f in line.split(delimiter)]
         if len(fields) != 3 or not fields[0] or not fields[1]:
-            raise ValueError(f"{path}, line {line_no}: expected 'word1<TAB>word2<TAB>score', got {line!r}")
+            raise ValueError(f"{path}, line {line_no}: expected 'word1{shown}word2{shown}score', got {line!r}")
         try:
             score = float(fields[2])
         except ValueError:
@@ -591,36 +796,29 @@ def _read_word_pairs(path):
     return pairs
 
 
-def _average_ranks(x):
-    """1-based ranks of ``x``; tied values all get the mean of the ranks they span."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], len(x)]
-    group = np.repeat(np.arange(len(starts)), ends - starts)
-    ranks = np.empty(len(x), dtype=np.float64)
-    ranks[order] = ((starts + 1 + ends) / 2.0)[group]  # mean of starts+1 .. ends
-    return ranks
+class Correlation(NamedTuple):
+    """A correlation coefficient and its two-sided p-value (both NaN when undefined)."""
+
+    statistic: float
+    pvalue: float
 
 
-def _pearson(x, y):
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if len(x) < 2:
-        return math.nan
-    xc, yc = x - x.mean(), y - y.mean()
-    den = math.sqrt(float(np.dot(xc, xc)) * float(np.dot(yc, yc)))
-    if den == 0.0:
-        return math.nan
-    return max(-1.0, min(1.0, float(np.dot(xc, yc)) / den))
+def _correlation(test, x, y):
+    """``test`` (scipy.stats.pearsonr or spearmanr) on two 1-D float arrays, as a Correlation.
+
+    Undefined cases (fewer than two values, a constant sequence) give NaN, not a warning.
+    """
+    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return Correlation(math.nan, math.nan)
+    result = test(x, y)
+    return Correlation(float(np.clip(result.statistic, -1.0, 1.0)), float(result.pvalue))
 
 
 def spearman(x, y):
-    """Spearman's rank correlation of two 1-D sequences of equal length (ties get average ranks).
+    """Spearman's rank correlation of two 1-D sequences of equal length (``scipy.stats.spearmanr``).
 
-    It is the Pearson correlation of the ranks. Returns NaN when it is undefined: fewer than
-    two values, or one of the sequences constant. Raises ValueError for different lengths or
-    non-finite values.
+    Ties get average ranks. Returns NaN when it is undefined: fewer than two values, or one of
+    the sequences constant. Raises ValueError for different lengths or non-finite values.
     """
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -628,9 +826,7 @@ def spearman(x, y):
         raise ValueError(f"spearman: need two 1-D sequences of equal length, got shapes {x.shape} and {y.shape}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("spearman: values must be finite")
-    if len(x) < 2:
-        return math.nan
-    return _pearson(_average_ranks(x), _average_ranks(y))
+    return _correlation(scipy.stats.spearmanr, x, y).statistic
 
 
 @dataclass(frozen=True)
@@ -673,20 +869,43 @@ class AnalogyResult:
 class WordPairResult:
     """Outcome of :meth:`WordVectors.evaluate_word_pairs`.
 
-    ``spearman`` (and ``pearson``) correlate cosine similarity with the human scores over the
+    ``spearman`` and ``pearson`` correlate cosine similarity with the human scores over the
     ``pairs_used`` pairs with both words in vocabulary, of ``pairs_total`` in the file (NaN if
-    fewer than two pairs were usable). ``oov_ratio`` is the fraction (0..1) of pairs left out.
+    fewer than two pairs were usable); ``spearman_test`` and ``pearson_test`` add the p-values.
+    ``oov_ratio`` is the fraction (0..1) of pairs left out. Unpacked, the result is gensim's
+    triple ``(pearson_test, spearman_test, oov_percent)`` (gensim gives that share in percent).
     """
 
-    spearman: float
-    pearson: float
+    spearman_test: Correlation
+    pearson_test: Correlation
     pairs_used: int
     pairs_total: int
+
+    @property
+    def spearman(self):
+        """Spearman's rank correlation (float; NaN when undefined)."""
+        return self.spearman_test.statistic
+
+    @property
+    def pearson(self):
+        """Pearson's correlation (float; NaN when undefined)."""
+        return self.pearson_test.statistic
 
     @property
     def oov_ratio(self):
         """Fraction (0..1) of the file's pairs left out because a word is not in the vocabulary."""
         return (self.pairs_total - self.pairs_used) / self.pairs_total if self.pairs_total else math.nan
+
+    def __iter__(self):
+        yield self.pearson_test
+        yield self.spearman_test
+        yield 100.0 * self.oov_ratio
+
+    def __getitem__(self, i):
+        return tuple(self)[i]
+
+    def __len__(self):
+        return 3
 
     def summary(self):
         """One line: Spearman and Pearson correlations, pairs used and the out-of-vocabulary share."""
