@@ -19,6 +19,7 @@ import os
 
 import numpy as np
 
+from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.text.vocab import Vocabulary
 
 __all__ = ["START", "addition", "dates", "load_seq", "split_seq", "parse_seq_lines", "encode_questions",
@@ -28,7 +29,7 @@ __all__ = ["START", "addition", "dates", "load_seq", "split_seq", "parse_seq_lin
 START = "_"
 
 
-class SeqFormatError(ValueError):
+class SeqFormatError(TinygradNLPError, ValueError):
     """A line does not follow the ``question<pad>_answer<pad>`` layout (names file and line)."""
 
 
