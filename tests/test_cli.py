@@ -114,3 +114,24 @@ def test_console_script_runs():
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tinygrad_nlp.cli"]
     result = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "demo" in result.stdout and "train" in result.stdout
+
+
+def test_train_streams_a_text_corpus_with_subsampling_workers_and_the_sgd_recipe(tmp_path):
+    from tinygrad_nlp.text import load_text, open_id_file
+
+    rng = np.random.default_rng(0)
+    corpus_file = tmp_path / "c.txt"
+    corpus_file.write_text("\n".join(" ".join(f"w{i}" for i in rng.integers(0, 30, 12)) for _ in range(300)))
+    out = tmp_path / "run"
+    args = ["train", "--corpus", str(corpus_file), "--epochs", "2", "--batch-size", "64", "--hidden", "8",
+            "--window", "2", "--negative", "3", "--min-count", "2", "--sample", "1e-2", "--workers", "2",
+            "--recipe", "sgd", "--out", str(out), "--quiet"]
+    assert main(args) == 0
+    ids = open_id_file(out / "corpus.ids.npy")
+    expected, w2i, _ = load_text(corpus_file, min_count=2)
+    np.testing.assert_array_equal(ids, expected)
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["optimizer"], summary["decay"], summary["workers"], summary["subsample"]) == ("sgd", True, 2, 0.01)
+    assert summary["targets"] < len(expected) - 4  # frequent words were dropped
+    vocab = json.loads((out / "vocab.json").read_text())
+    assert vocab["counts"] == np.bincount(expected, minlength=len(w2i)).tolist()

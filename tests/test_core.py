@@ -368,3 +368,20 @@ def test_unchain_backward_cuts_the_whole_history_and_keeps_values():
     assert x.grad is None  # nothing reaches behind the cut
     np.testing.assert_allclose(b.grad.data, 2 * np.cos(b.data))  # b became a leaf
     np.testing.assert_allclose(y.data, np.sin(3 * np.exp([1.0, 2.0])))
+
+
+def test_config_is_per_thread():
+    """A backward pass in one thread turns graph recording off for itself only."""
+    import threading
+
+    from tinygrad_nlp import Config, no_grad
+
+    seen = {}
+    with no_grad():
+        t = threading.Thread(target=lambda: seen.setdefault("other", Config.enable_backprop))
+        t.start()
+        t.join()
+        assert Config.enable_backprop is False
+    assert seen["other"] is True and Config.enable_backprop is True
+    settings = Config.settings()
+    assert settings == {"enable_backprop": True, "train": True, "anomaly": False}

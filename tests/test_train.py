@@ -175,3 +175,62 @@ def test_simple_cbow_trains_through_the_trainer():
     trainer = Trainer(model, Adam(lr=0.05).setup(model), progress=False)
     trainer.fit(contexts, target, max_epoch=5, batch_size=30, seed=0)
     assert trainer.epoch_loss[-1] < trainer.epoch_loss[0] - 0.5
+
+
+# ----- data sources and worker threads -----
+def test_fit_on_context_windows_equals_fit_on_the_arrays():
+    from tinygrad_nlp.text import ContextWindows
+
+    corpus, contexts, target = data()
+    results = []
+    for source in ((contexts, target), (ContextWindows(corpus, 2),)):
+        model = CBOW(40, 8, 2, corpus, seed=1)
+        Trainer(model, Adam(lr=0.05).setup(model), progress=False).fit(*source, max_epoch=2, batch_size=64, seed=4)
+        results.append(model.word_vecs.copy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_two_workers_train_shared_weights_and_count_every_step():
+    corpus, contexts, target = data(N=3000)
+    model = CBOW(40, 8, 2, corpus, seed=0)
+    opt = Adam(lr=LinearDecay(0.05)).setup(model)
+    before = model.word_vecs.copy()
+    threads = set()
+    trainer = Trainer(model, opt, progress=False, workers=2).fit(
+        contexts, target, max_epoch=3, batch_size=50, seed=0,
+        callback=lambda *_: threads.add(__import__("threading").current_thread().name))
+    assert len(threads) == 2  # both threads stepped
+    steps = 3 * int(np.ceil(len(target) / 50))
+    assert opt.step == steps and len(trainer.loss_history) == steps  # one step number per update
+    assert trainer.targets_seen == 3 * len(target)
+    assert trainer.epoch_loss[-1] < trainer.epoch_loss[0] - 0.3  # it learns
+    assert not np.array_equal(model.word_vecs, before)  # the model's own arrays were trained
+    # every optimizer state array is the one the single optimizer owns (saved by checkpoints)
+    state = opt.state_dict()
+    assert state["in_embed.W/m"].shape == model.in_embed.W.data.shape and np.abs(state["in_embed.W/m"]).sum() > 0
+
+
+def test_an_error_in_one_worker_stops_every_thread():
+    corpus, contexts, target = data(N=2000)
+    model = CBOW(40, 8, 2, corpus, seed=0)
+    opt = SGD(lr=1e30).setup(model)  # diverges: the loss or the update becomes non-finite
+    with pytest.raises(FloatingPointError):
+        Trainer(model, opt, progress=False, workers=2).fit(contexts, target, max_epoch=5, batch_size=20, seed=0)
+    assert np.all(np.isfinite(model.word_vecs))
+
+
+def test_shared_copy_shares_arrays_and_keeps_its_own_gradients():
+    corpus, contexts, target = data()
+    model = SimpleCBOW(40, 6, 2, seed=0)
+    twin = model.shared_copy()
+    for (k, p), (k2, q) in zip(model.named_params().items(), twin.named_params().items()):
+        assert k == k2 and p is not q and p.data is q.data
+    twin(contexts[:10], target[:10]).backward()
+    assert all(p.grad is None for p in model.params()) and all(q.grad is not None for q in twin.params())
+
+
+def test_workers_argument_is_checked():
+    model, opt, _, _ = make()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+            Trainer(model, opt, workers=bad)

@@ -32,6 +32,15 @@ RECIPES = {
                  optimizer="adam", lr=0.0075, decay=True, dynamic_window=True, min_count=5, max_vocab=None),
 }
 
+# Optimizer recipes (``--recipe``), laid over a corpus recipe. "sgd" is word2vec's own: plain SGD
+# with the learning rate decayed linearly to zero over the run. The loss is a mean over the
+# batch, so this lr is word2vec's per-target 0.025 times a batch of 1,000, divided by ...
+SGD_LR = 20.0
+OPTIMIZER_RECIPES = {
+    "adam": {},
+    "sgd": dict(optimizer="sgd", lr=SGD_LR, decay=True),
+}
+
 DEMO_QUERIES = ("monday", "paris", "violin", "red", "mother")
 
 
@@ -54,14 +63,30 @@ def load_corpus(spec, ptb_dir=None, min_count=1, max_vocab=None, encoding="utf-8
     return corpus, w2i, i2w, "text"
 
 
+ID_FILE = "corpus.ids.npy"
+
+
+def stream_corpus(spec, out, min_count=1, max_vocab=None, encoding="utf-8", errors="strict"):
+    """``(corpus, words, counts, name)`` for a text file: one streaming pass writes its ids to
+    ``out/corpus.ids.npy``, which is memory-mapped; memory does not grow with the text."""
+    from tinygrad_nlp.text import stream
+
+    path = os.path.join(out, ID_FILE)
+    vocab, _ = stream.build_id_file(spec, path, min_count=min_count, max_size=max_vocab, encoding=encoding,
+                                    errors=errors)
+    return stream.open_id_file(path), list(vocab.id_to_word), np.asarray(vocab.counts), "text"
+
+
 # ----- building blocks -----
-def build_model(kind, vocab_size, hidden, window, corpus, negative, seed, dynamic_window=False):
+def build_model(kind, vocab_size, hidden, window, corpus, negative, seed, dynamic_window=False, counts=None):
     from tinygrad_nlp.models import CBOW, SimpleCBOW, SkipGram
 
     if kind == "cbow":
-        return CBOW(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed, dynamic_window=dynamic_window)
+        return CBOW(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed, dynamic_window=dynamic_window,
+                    counts=counts)
     if kind == "skipgram":
-        return SkipGram(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed, dynamic_window=dynamic_window)
+        return SkipGram(vocab_size, hidden, window, corpus, sample_size=negative, seed=seed,
+                        dynamic_window=dynamic_window, counts=counts)
     if kind == "simple-cbow":
         return SimpleCBOW(vocab_size, hidden, window_size=window, seed=seed)
     raise ValueError(f"unknown model {kind!r}: choose cbow, skipgram or simple-cbow")
@@ -90,12 +115,18 @@ def render_graph(model, contexts, target, out_dir, rankdir="TB"):
         return os.path.join(out_dir, "graph.dot")
 
 
-def save_vocab(path, id_to_word, corpus):
+def save_vocab(path, words, counts):
     from tinygrad_nlp.text import Vocabulary
 
-    words = [id_to_word[i] for i in range(len(id_to_word))]
-    counts = np.bincount(np.asarray(corpus), minlength=len(words))
     Vocabulary(words, counts, unk="<unk>" if "<unk>" in words else None).save(path)
+
+
+def default_workers():
+    """Every core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 # ----- commands -----
@@ -107,28 +138,37 @@ def cmd_train(args, demo=False):
 
     corpus_kind = "demo" if args.corpus == "demo" else "ptb" if args.corpus.startswith("ptb") else "text"
     recipe = dict(RECIPES[corpus_kind])
+    if getattr(args, "recipe", None):
+        recipe.update(OPTIMIZER_RECIPES[args.recipe])
     for key in recipe:
         value = getattr(args, key, None)
         if value is not None:
             recipe[key] = value
     t_start = time.perf_counter()
-    corpus, w2i, i2w, name = load_corpus(args.corpus, args.ptb_dir, recipe["min_count"], recipe["max_vocab"],
-                                         args.encoding, args.encoding_errors)
-    V = len(w2i)
-    train_corpus = corpus
-    if args.subsample:
-        counts = np.bincount(corpus, minlength=V)
-        train_corpus = text.subsample(corpus, counts, t=args.subsample, seed=args.seed)
-    contexts, target = text.create_contexts_target(train_corpus, recipe["window"])
-    _print(f"corpus {name}: {len(corpus):,} tokens, {V:,} words; {len(target):,} training targets")
-    if recipe["model"] == "simple-cbow":
-        recipe["dynamic_window"] = False  # SimpleCBOW averages a fixed window
-    model = build_model(recipe["model"], V, recipe["hidden"], recipe["window"], corpus, recipe["negative"], args.seed,
-                        dynamic_window=recipe["dynamic_window"])
-    optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], recipe["decay"], args.clip_norm).setup(model)
     out = args.out
     os.makedirs(out, exist_ok=True)
-    graph_path = render_graph(model, contexts, target, out, args.rankdir)
+    if corpus_kind == "text":  # any size: streamed once into an id file, memory-mapped
+        corpus, words, counts, name = stream_corpus(args.corpus, out, recipe["min_count"], recipe["max_vocab"],
+                                                    args.encoding, args.encoding_errors)
+        i2w = dict(enumerate(words))
+    else:
+        corpus, w2i, i2w, name = load_corpus(args.corpus, args.ptb_dir, recipe["min_count"], recipe["max_vocab"],
+                                             args.encoding, args.encoding_errors)
+        words = [i2w[i] for i in range(len(i2w))]
+        counts = np.bincount(corpus, minlength=len(words))
+    V = len(words)
+    keep = text.keep_probabilities(counts, t=args.subsample) if args.subsample else None
+    data = text.ContextWindows(corpus, recipe["window"], keep=keep)
+    _print(f"corpus {name}: {len(corpus):,} tokens, {V:,} words; {data.num_targets:,} training targets"
+           + (" (expected, after subsampling)" if keep is not None else ""))
+    if recipe["model"] == "simple-cbow":
+        recipe["dynamic_window"] = False  # SimpleCBOW averages a fixed window
+    model = build_model(recipe["model"], V, recipe["hidden"], recipe["window"], None, recipe["negative"], args.seed,
+                        dynamic_window=recipe["dynamic_window"], counts=counts)
+    optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], recipe["decay"], args.clip_norm).setup(model)
+    sample_contexts, sample_target = text.create_contexts_target(np.array(corpus[:2 * recipe["window"] + 2]),
+                                                                 recipe["window"])
+    graph_path = render_graph(model, sample_contexts, sample_target, out, args.rankdir)
 
     eval_fn = None
     if args.eval_analogies or args.eval_word_pairs:
@@ -137,13 +177,15 @@ def cmd_train(args, demo=False):
             _print(f"  epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)))
             return result
 
-    trainer = Trainer(model, optimizer, progress=not args.quiet, eval_fn=eval_fn)
-    trainer.fit(contexts, target, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
+    workers = args.workers if args.workers is not None else default_workers()
+    trainer = Trainer(model, optimizer, progress=not args.quiet, eval_fn=eval_fn, workers=workers)
+    setup_seconds = time.perf_counter() - t_start
+    trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
                 checkpoint_dir=out if args.checkpoint else None, resume=args.resume)
     vectors = WordVectors.from_ids(model.word_vecs, i2w)
     vectors.save_word2vec_format(os.path.join(out, "vectors.txt"))
     model.save_weights(os.path.join(out, "weights.npz"))
-    save_vocab(os.path.join(out, "vocab.json"), i2w, corpus)
+    save_vocab(os.path.join(out, "vocab.json"), words, counts)
     loss_path = os.path.join(out, "loss.png")
     try:
         trainer.plot(loss_path, title=f"{type(model).__name__} on {name}")
@@ -151,8 +193,9 @@ def cmd_train(args, demo=False):
         loss_path = None
         _print(f"note: {err}")
     summary = {
-        "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(len(target)),
-        **recipe, "seed": args.seed, "seconds": round(time.perf_counter() - t_start, 2),
+        "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(data.num_targets),
+        **recipe, "seed": args.seed, "subsample": args.subsample, "workers": trainer.workers,
+        "seconds": round(time.perf_counter() - t_start, 2), "setup_seconds": round(setup_seconds, 2),
         "train_seconds": round(trainer.seconds, 2), "targets_per_second": round(trainer.targets_per_second),
         "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
     }
@@ -260,7 +303,12 @@ def _add_train_options(p, demo=False):
     p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global L2 norm")
     p.add_argument("--min-count", dest="min_count", type=int, default=None, help="text corpora: rarer words become <unk>")
     p.add_argument("--max-vocab", dest="max_vocab", type=int, default=None, help="text corpora: keep the most frequent words")
-    p.add_argument("--subsample", type=float, default=None, metavar="T", help="subsample frequent words (e.g. 1e-4)")
+    p.add_argument("--sample", "--subsample", dest="subsample", type=float, default=None, metavar="T",
+                   help="subsample frequent words, redrawn every epoch, as word2vec's -sample (e.g. 1e-3)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads that train at once on the shared weights (default: every core)")
+    p.add_argument("--recipe", choices=sorted(OPTIMIZER_RECIPES), default=None,
+                   help="word2vec's recipe: plain SGD with the learning rate decayed linearly to zero")
     p.add_argument("--encoding", default="utf-8")
     p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"])
     p.add_argument("--seed", type=int, default=0)

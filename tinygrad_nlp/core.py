@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import threading
 import weakref
 
 import numpy as np
@@ -37,24 +38,40 @@ __all__ = [
 ]
 
 
-class Config:
-    """Process-wide switches read by every Function call.
+class _Config(threading.local):
+    """Switches read by every Function call, one set per thread.
 
     ``enable_backprop``: record graphs (off inside ``no_grad()``).
     ``train``: training-time behaviour such as dropout (off inside ``test_mode()``).
     ``anomaly``: check every forward and backward result for NaN/inf and name the
     Function that produced it (see ``detect_anomaly()``); costs a scan of each array.
+
+    Per thread, as PyTorch's grad mode is: a backward pass turns ``enable_backprop`` off while it
+    runs, and a thread building its own graph at that moment (the Trainer's training threads)
+    must not see that. A new thread starts from the defaults below.
     """
 
     enable_backprop = True
     train = True
     anomaly = False
 
+    def settings(self):
+        """This thread's switches as a dict (to hand them to a thread started for the same work)."""
+        return {"enable_backprop": self.enable_backprop, "train": self.train, "anomaly": self.anomaly}
+
+    def apply(self, settings):
+        """Set this thread's switches from :meth:`settings` of another thread."""
+        for name, value in settings.items():
+            setattr(self, name, value)
+
+
+Config = _Config()
+
 
 @contextlib.contextmanager
 def using_config(name, value):
     """Temporarily set ``Config.<name>`` to ``value`` inside a ``with`` block."""
-    if not hasattr(Config, name):
+    if name not in ("enable_backprop", "train", "anomaly"):
         raise AttributeError(f"Config has no setting {name!r}; known: enable_backprop, train, anomaly")
     old = getattr(Config, name)
     setattr(Config, name, value)

@@ -69,6 +69,30 @@ class Layer:
                 seen.add(id(p))
                 yield p
 
+    def shared_copy(self, _memo=None):
+        """A copy of this layer whose Parameters hold the *same* arrays but gradients of their own.
+
+        Several threads can then train at once against one set of weights, each with its own
+        copy (lock-free "Hogwild" training, as word2vec's worker threads do): an update written
+        in place by one is seen by all. A Parameter shared inside the layer (tied weights) stays
+        shared in the copy. Other attributes are shared as they are (a shallow copy).
+        """
+        import copy
+
+        memo = {} if _memo is None else _memo
+        clone = copy.copy(self)
+        object.__setattr__(clone, "_children", list(self._children))
+        for name in self._children:
+            value = self.__dict__.get(name)
+            if isinstance(value, Parameter):
+                if id(value) not in memo:
+                    twin = Parameter(value.data, name=value.name)
+                    memo[id(value)] = twin
+                clone.__dict__[name] = memo[id(value)]
+            elif isinstance(value, Layer):
+                clone.__dict__[name] = value.shared_copy(memo)
+        return clone
+
     def cleargrads(self):
         """Reset the gradient of every Parameter (call before each backward pass)."""
         for p in self.params():

@@ -111,10 +111,15 @@ class SimpleCBOW(Model):
 
 
 class _NegativeSamplingModel(Model):
-    """Shared setup of CBOW and SkipGram: W_in and W_out (V, H) tables plus a unigram sampler."""
+    """Shared setup of CBOW and SkipGram: W_in and W_out (V, H) tables plus a unigram sampler.
+
+    The sampler counts the words of ``corpus``; ``counts`` ((V,) word counts, e.g. a
+    :class:`~tinygrad_nlp.text.Vocabulary`'s) may be given instead, with ``corpus=None``, so that
+    a corpus too large for memory is not read again.
+    """
 
     def __init__(self, vocab_size, hidden_size, window_size, corpus, sample_size=5, power=0.75,
-                 sparse=True, seed=None, dtype=np.float32, dynamic_window=False):
+                 sparse=True, seed=None, dtype=np.float32, dynamic_window=False, counts=None):
         super().__init__()
         from tinygrad_nlp.text import UnigramSampler
         from tinygrad_nlp.text.contexts import check_corpus
@@ -131,13 +136,19 @@ class _NegativeSamplingModel(Model):
         W_in /= H
         self.in_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=W_in, name="W_in")
         self.out_embed = Embedding(V, H, sparse=sparse, dtype=dtype, W=np.zeros((V, H), dtype), name="W_out")
-        corpus = check_corpus(corpus)
-        if corpus.size == 0:
-            raise ValueError("corpus is empty: the negative sampler needs word counts")
-        if corpus.max() >= V:
-            raise ValueError(f"corpus holds id {int(corpus.max())} but ids must lie in [0, vocab_size={V})")
+        if counts is None:
+            corpus = check_corpus(corpus)
+            if corpus.size == 0:
+                raise ValueError("corpus is empty: the negative sampler needs word counts")
+            if corpus.max() >= V:
+                raise ValueError(f"corpus holds id {int(corpus.max())} but ids must lie in [0, vocab_size={V})")
+            counts = np.bincount(corpus, minlength=V)
+        else:
+            counts = np.asarray(counts)
+            if counts.shape != (V,):
+                raise ValueError(f"counts must have one entry per word id, shape ({V},), got {counts.shape}")
         self.sampler = UnigramSampler.from_counts(
-            np.bincount(corpus, minlength=V), power=power, sample_size=sample_size,
+            counts, power=power, sample_size=sample_size,
             seed=None if seed is None else int(rng.integers(2**63)),
         )
         self.dynamic_window = dynamic_window

@@ -13,6 +13,7 @@ continues from it and gives the same result as a run that never stopped.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -22,10 +23,11 @@ import time
 
 import numpy as np
 
+from tinygrad_nlp.core import Config
 from tinygrad_nlp.io import write_bytes_atomic
 from tinygrad_nlp.layers import load_npz, save_npz
 
-__all__ = ["Trainer", "CHECKPOINT_NAME", "PREFETCH_MIN_BATCH"]
+__all__ = ["Trainer", "ArrayBatches", "CHECKPOINT_NAME", "PREFETCH_MIN_BATCH"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
@@ -39,11 +41,11 @@ class _Prefetcher:
 
     _DONE = object()
 
-    def __init__(self, make_batch, batch_indices, depth=2):
-        self._make = make_batch
+    def __init__(self, batches, prepare, depth=2):
+        self._prepare = prepare
         self._queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(batch_indices,), daemon=True, name="tinygrad_nlp-prefetch")
+        self._thread = threading.Thread(target=self._run, args=(batches,), daemon=True, name="tinygrad_nlp-prefetch")
         self._thread.start()
 
     def _put(self, item):
@@ -55,10 +57,10 @@ class _Prefetcher:
                 continue
         return False
 
-    def _run(self, batch_indices):
+    def _run(self, batches):
         try:
-            for idx in batch_indices:
-                if self._stop.is_set() or not self._put(self._make(idx)):
+            for c, t in batches:
+                if self._stop.is_set() or not self._put(self._prepare(c, t)):
                     return
             self._put(self._DONE)
         except BaseException as err:  # hand the error to the consumer
@@ -66,16 +68,49 @@ class _Prefetcher:
 
     def __iter__(self):
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if self._stop.is_set():
+                    return
+                continue
             if item is self._DONE:
+                self._queue.put(item)  # every consumer thread sees the end
                 return
             if isinstance(item, BaseException):
+                self._queue.put(item)
                 raise item
             yield item
 
     def close(self):
         self._stop.set()
         self._thread.join()
+
+
+class ArrayBatches:
+    """The batches of given ``(contexts, target)`` arrays: each epoch a permutation of the rows
+    cut into consecutive batches (the data source ``Trainer.fit`` makes from two arrays)."""
+
+    def __init__(self, contexts, target):
+        contexts = np.asarray(contexts)
+        target = np.asarray(target)
+        if contexts.shape[0] != target.shape[0]:
+            raise ValueError(f"contexts have {contexts.shape[0]} rows but target has {target.shape[0]}")
+        self.contexts, self.target = contexts, target
+
+    @property
+    def num_targets(self):
+        return len(self.target)
+
+    def num_batches(self, batch_size):
+        return -(-self.num_targets // batch_size)
+
+    def batches(self, batch_size, rng, shuffle=True):
+        n = len(self.target)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            yield self.contexts[idx], self.target[idx]
 
 
 class Trainer:
@@ -92,9 +127,20 @@ class Trainer:
         prefetch: prepare the next batch in a background thread: True, False, or "auto"
             (default: on for batches of at least ``PREFETCH_MIN_BATCH`` rows; for small batches
             the thread's Python work contends for the GIL and costs more than it saves).
+        workers: threads that train at once (default 1). With more than one, each thread
+            steps its own :meth:`~tinygrad_nlp.layers.Layer.shared_copy` of the model - the same
+            weight arrays, gradients of its own - on batches from one prefetch thread, and the
+            optimizer's compiled updates (which release the GIL) write into the shared weights
+            and state without locks, as word2vec's worker threads do ("Hogwild"). Steps are
+            numbered by one counter, so learning-rate schedules and Adam's bias correction see
+            the run's step count. Results then vary slightly from run to run; one worker is
+            exactly reproducible.
     """
 
-    def __init__(self, model, optimizer, progress=True, eval_fn=None, prefetch="auto"):
+    def __init__(self, model, optimizer, progress=True, eval_fn=None, prefetch="auto", workers=1):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        self.workers = workers
         self.model = model
         self.optimizer = optimizer
         self.progress = progress
@@ -114,13 +160,17 @@ class Trainer:
         return {"loss": list(self.loss_history), "epoch_loss": list(self.epoch_loss), "eval": list(self.eval_history)}
 
     # ----- training -----
-    def fit(self, contexts, target, max_epoch=1, batch_size=100, shuffle=True, seed=None,
+    def fit(self, contexts, target=None, max_epoch=1, batch_size=100, shuffle=True, seed=None,
             checkpoint_dir=None, resume=False, callback=None):
         """Train for ``max_epoch`` more epochs; with ``resume=True``, until ``max_epoch`` epochs are
         done in total (counting those in the checkpoint).
 
         Args:
-            contexts: (N, C) integer ids. target: (N,) integer ids.
+            contexts: (N, C) integer ids, with target (N,) integer ids; or, with ``target``
+                None, a data source that cuts batches itself, such as
+                :class:`~tinygrad_nlp.text.ContextWindows` over a corpus (of any length: its
+                batches are built as they are needed). A source has ``num_batches(batch_size)``
+                and ``batches(batch_size, rng, shuffle)`` yielding ``(contexts, target)``.
             batch_size: rows per step (the last batch of an epoch may be smaller).
             seed: seeds the shuffling (None: fresh randomness).
             checkpoint_dir: write ``checkpoint.npz`` there after every epoch.
@@ -130,18 +180,19 @@ class Trainer:
         Raises:
             FloatingPointError: the loss became NaN or infinite (naming epoch and step).
         """
-        contexts = np.asarray(contexts)
-        target = np.asarray(target)
-        if contexts.shape[0] != target.shape[0]:
-            raise ValueError(f"contexts have {contexts.shape[0]} rows but target has {target.shape[0]}")
-        if len(target) == 0:
+        if target is None and hasattr(contexts, "batches"):
+            data = contexts
+        elif target is None:
+            raise ValueError("fit needs contexts and target arrays, or one data source with a batches() method")
+        else:
+            data = ArrayBatches(contexts, target)
+        if data.num_targets == 0:
             raise ValueError("there is nothing to train on: contexts and target are empty")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_epoch < 1:
             raise ValueError(f"max_epoch must be >= 1, got {max_epoch}")
-        n = len(target)
-        steps_per_epoch = math.ceil(n / batch_size)
+        steps_per_epoch = data.num_batches(batch_size)
         self.rng = np.random.default_rng(seed)
         if resume:
             if checkpoint_dir is None:
@@ -153,17 +204,11 @@ class Trainer:
         else:
             last_epoch = self.epoch + max_epoch
         self.optimizer.set_total_steps(steps_per_epoch * last_epoch)
-        prepare = getattr(self.model, "prepare_batch", None)
-
-        def make_batch(idx):
-            c, t = contexts[idx], target[idx]
-            return c, t, (prepare(c, t) if prepare is not None else {})
 
         while self.epoch < last_epoch:
             epoch = self.epoch + 1
-            order = self.rng.permutation(n) if shuffle else np.arange(n)
-            batches = [order[i : i + batch_size] for i in range(0, n, batch_size)]
-            self._run_epoch(epoch, last_epoch, batches, make_batch, callback)
+            batches = data.batches(batch_size, self.rng, shuffle)
+            self._run_epoch(epoch, last_epoch, batches, steps_per_epoch, min(batch_size, data.num_targets), callback)
             self.epoch = epoch
             if self.eval_fn is not None:
                 result = self.eval_fn(self.model, epoch)
@@ -172,28 +217,23 @@ class Trainer:
                 self.save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_NAME))
         return self
 
-    def _run_epoch(self, epoch, max_epoch, batches, make_batch, callback):
-        bar = _progress_bar(len(batches), f"epoch {epoch}/{max_epoch}", self.progress)
-        prefetch = self.prefetch if self.prefetch != "auto" else len(batches[0]) >= PREFETCH_MIN_BATCH
-        source = _Prefetcher(make_batch, batches) if prefetch else (make_batch(b) for b in batches)
+    def _run_epoch(self, epoch, max_epoch, batches, num_batches, rows, callback):
+        bar = _progress_bar(num_batches, f"epoch {epoch}/{max_epoch}", self.progress)
+        prepare_batch = getattr(self.model, "prepare_batch", None)
+
+        def prepare(c, t):
+            return c, t, (prepare_batch(c, t) if prepare_batch is not None else {})
+
+        if self.workers > 1:
+            return self._run_epoch_threads(epoch, batches, num_batches, prepare, bar, callback)
+        prefetch = self.prefetch if self.prefetch != "auto" else rows >= PREFETCH_MIN_BATCH
+        source = _Prefetcher(batches, prepare) if prefetch else (prepare(c, t) for c, t in batches)
         total, count, seen = 0.0, 0, 0
         t0 = time.perf_counter()
         last_refresh = t0
         try:
             for step, (c, t, extra) in enumerate(source, start=1):
-                loss = self.model(c, t, **extra)
-                value = float(loss.data)
-                if not math.isfinite(value):  # checked before the update: weights stay finite
-                    raise FloatingPointError(
-                        f"the loss became {value} at epoch {epoch}, step {step}: lower the learning rate "
-                        f"or enable tinygrad_nlp.detect_anomaly() to find the Function that produced it"
-                    )
-                self.model.cleargrads()
-                loss.backward()
-                try:
-                    self.optimizer.update()  # refuses (changing nothing) to write NaN/inf
-                except FloatingPointError as err:
-                    raise FloatingPointError(f"at epoch {epoch}, step {step}: {err}") from None
+                value = self._step(self.model, self.optimizer, c, t, extra, epoch, step)
                 self.loss_history.append(value)
                 total += value
                 count += 1
@@ -203,7 +243,7 @@ class Trainer:
                 now = time.perf_counter()
                 if bar is not None:
                     bar.update(1)
-                    if now - last_refresh > 0.25 or step == len(batches):
+                    if now - last_refresh > 0.25 or step == num_batches:
                         bar.set_postfix_str(f"loss={total / count:.4f} targets/s={seen / max(now - t0, 1e-9):,.0f}")
                         last_refresh = now
         finally:
@@ -215,6 +255,103 @@ class Trainer:
         self.seconds += elapsed
         self.targets_seen += seen
         self.epoch_loss.append(total / max(count, 1))
+
+    def _step(self, model, optimizer, c, t, extra, epoch, step):
+        """One training step on a prepared batch; returns its loss (float)."""
+        loss = model(c, t, **extra)
+        value = float(loss.data)
+        if not math.isfinite(value):  # checked before the update: weights stay finite
+            raise FloatingPointError(
+                f"the loss became {value} at epoch {epoch}, step {step}: lower the learning rate "
+                f"or enable tinygrad_nlp.detect_anomaly() to find the Function that produced it"
+            )
+        model.cleargrads()
+        loss.backward()
+        try:
+            optimizer.update()  # refuses (changing nothing) to write NaN/inf
+        except FloatingPointError as err:
+            raise FloatingPointError(f"at epoch {epoch}, step {step}: {err}") from None
+        return value
+
+    def _workers(self):
+        """``(model, optimizer)`` per training thread: shared copies of the model, and copies
+        of the optimizer that share its state arrays (each created now, so all share it)."""
+        opt = self.optimizer
+        for p in opt.params():
+            if id(p) not in opt.state:
+                opt.state[id(p)] = opt.init_state(p)
+        names = self.model.named_params()
+        pairs = []
+        for i in range(self.workers):
+            model = self.model if i == 0 else self.model.shared_copy()
+            worker_opt = copy.copy(opt)
+            worker_opt.target = model
+            own = model.named_params()
+            worker_opt.state = {id(own[k]): opt.state[id(p)] for k, p in names.items() if id(p) in opt.state}
+            pairs.append((model, worker_opt))
+        return pairs
+
+    def _run_epoch_threads(self, epoch, batches, num_batches, prepare, bar, callback):
+        """An epoch on ``self.workers`` threads (the calling thread is one of them)."""
+        source = _Prefetcher(batches, prepare, depth=2 * self.workers)
+        lock = threading.Lock()
+        stop = threading.Event()
+        errors = []
+        shared = self.optimizer
+        settings = Config.settings()
+        stats = {"total": 0.0, "count": 0, "seen": 0}
+        t0 = time.perf_counter()
+
+        def work(model, optimizer):
+            Config.apply(settings)
+            try:
+                for c, t, extra in source:
+                    if stop.is_set():
+                        return
+                    with lock:  # one step number per update, in the order they start
+                        optimizer.step = shared.step
+                        shared.step += 1
+                        step = stats["count"] + 1 + len(errors)
+                    value = self._step(model, optimizer, c, t, extra, epoch, step)
+                    with lock:
+                        self.loss_history.append(value)
+                        stats["total"] += value
+                        stats["count"] += 1
+                        stats["seen"] += len(t)
+                        if callback is not None:
+                            callback(self, epoch, stats["count"], value)
+                        if bar is not None:
+                            bar.update(1)
+                            now = time.perf_counter()
+                            bar.set_postfix_str(f"loss={stats['total'] / stats['count']:.4f} "
+                                                f"targets/s={stats['seen'] / max(now - t0, 1e-9):,.0f}",
+                                                refresh=False)
+            except BaseException as err:  # stop every thread, re-raised by the caller
+                with lock:
+                    errors.append(err)
+                stop.set()
+
+        pairs = self._workers()
+        threads = [threading.Thread(target=work, args=pair, daemon=True, name=f"tinygrad_nlp-worker-{i}")
+                   for i, pair in enumerate(pairs[1:], start=1)]
+        try:
+            for th in threads:
+                th.start()
+            work(*pairs[0])
+            for th in threads:
+                th.join()
+        finally:
+            stop.set()
+            source.close()
+            for th in threads:
+                th.join()
+            if bar is not None:
+                bar.close()
+        if errors:
+            raise errors[0]
+        self.seconds += time.perf_counter() - t0
+        self.targets_seen += stats["seen"]
+        self.epoch_loss.append(stats["total"] / max(stats["count"], 1))
 
     # ----- checkpoints -----
     def save_checkpoint(self, path):

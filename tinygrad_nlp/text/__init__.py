@@ -10,7 +10,9 @@ Examples:
 
 Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` (:class:`Vocabulary`),
 ``contexts`` (:func:`create_contexts_target`), ``subsampling`` (frequent-word subsampling),
-``sampler`` (:class:`UnigramSampler`), ``corpora`` (:func:`load_ptb`, :func:`load_text`),
+``sampler`` (:class:`UnigramSampler`), ``corpora`` (:func:`load_ptb`), ``stream`` (:func:`load_text`,
+:func:`build_id_file`: any text read line by line in bounded memory), ``windows``
+(:class:`ContextWindows`: training batches cut from a corpus as they are needed),
 ``demo`` (:func:`load_demo`, :func:`demo_text`), ``sequences`` (the addition and date tasks of
 sequence-to-sequence models: :func:`addition`, :func:`dates`, :func:`load_seq`).
 """
@@ -32,11 +34,16 @@ from tinygrad_nlp.text.sampler import UnigramSampler
 from tinygrad_nlp.text.sequences import SeqFormatError, addition, dates, encode_questions, load_seq, split_seq
 from tinygrad_nlp.text.subsampling import keep_probabilities, subsample
 from tinygrad_nlp.text.vocab import Vocabulary
+from tinygrad_nlp.text.windows import ContextWindows
+from tinygrad_nlp.text.stream import build_id_file, open_id_file
 
 __all__ = [
     "preprocess",
     "tokenize",
     "create_contexts_target",
+    "ContextWindows",
+    "build_id_file",
+    "open_id_file",
     "Vocabulary",
     "subsample",
     "keep_probabilities",

@@ -1,5 +1,5 @@
 """Loading corpora from files: Penn Treebank (found locally or downloaded and verified) and any
-plain-text file with one sentence per line."""
+plain-text file with one sentence per line (read line by line by :mod:`tinygrad_nlp.text.stream`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.io import atomic_write
 from tinygrad_nlp.text.preprocessing import ids_by_first_appearance
-from tinygrad_nlp.text.vocab import Vocabulary
+from tinygrad_nlp.text.stream import load_text
 
 __all__ = [
     "load_ptb",
@@ -233,49 +233,3 @@ def _decode_or_explain(data, path, encoding, errors, hint=_DECODE_HINT):
         raise ValueError(
             f"{path}: line {line}, column {col}: cannot decode byte(s) {bad} as {encoding} ({e.reason}); {hint}"
         ) from None
-
-
-def load_text(path, lowercase=True, encoding="utf-8", errors="strict", min_count=1, max_size=None, eos=True):
-    """Load any plain-text corpus (one sentence per line, tokens separated by whitespace).
-
-    Args:
-        path: the file.
-        lowercase: lower-case every token.
-        encoding: the file's text encoding.
-        errors: how undecodable bytes are handled, as in ``bytes.decode``: ``"strict"`` raises a
-            ValueError naming the file, line and column; ``"replace"`` puts U+FFFD in their place;
-            ``"ignore"`` drops them.
-        min_count, max_size: passed to :meth:`Vocabulary.build`; words dropped by them become
-            ``<unk>``.
-        eos: append ``<eos>`` after every non-blank line (blank lines are skipped).
-
-    Returns:
-        corpus: 1-D ``np.int32`` array of ids; word_to_id: dict str -> int (ids by first
-        appearance); id_to_word: dict int -> str.
-
-    Raises FileNotFoundError for a missing file and ValueError (naming it) for a file without
-    tokens. Tokens are not split further (no punctuation handling), so a pre-tokenised file
-    like PTB loads exactly as written.
-    """
-    path = os.fspath(path)
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        raise FileNotFoundError(f"text corpus {path} not found") from None
-    text = _decode_or_explain(data, path, encoding, errors)
-    if lowercase:
-        text = text.lower()
-    tokens = []
-    extend, append = tokens.extend, tokens.append
-    for line in text.splitlines():
-        words = line.split()
-        if words:
-            extend(words)
-            if eos:
-                append(EOS)
-    if not tokens:
-        raise ValueError(f"{path} holds no tokens (empty or blank file)")
-    vocab = Vocabulary.build(tokens, min_count=min_count, max_size=max_size, unk="<unk>", order="first")
-    corpus = vocab.encode(tokens)
-    return corpus, dict(vocab.word_to_id), dict(enumerate(vocab.id_to_word))

@@ -106,7 +106,32 @@ class Vocabulary:
             if not isinstance(tok, str):
                 raise TypeError(f"tokens must be str, got {type(tok).__name__}: {tok!r}")
         # dict keeps insertion order = order of first appearance
-        words = list(counter)
+        return cls.from_counts(list(counter), list(counter.values()), min_count, max_size, unk, order)
+
+    @classmethod
+    def from_counts(cls, words, counts, min_count=1, max_size=None, unk="<unk>", order="first"):
+        """The vocabulary :meth:`build` makes, from words already counted.
+
+        Args:
+            words: distinct str in order of first appearance in the text (a streaming reader's
+                running word list). counts: their counts (V,) non-negative integers.
+            min_count, max_size, unk, order: as in :meth:`build`.
+        """
+        if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or min_count < 1:
+            raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral) or max_size < 1
+        ):
+            raise ValueError(f"max_size must be None or an integer >= 1, got {max_size!r}")
+        if order not in ("first", "frequency"):
+            raise ValueError(f"order must be 'first' or 'frequency', got {order!r}")
+        words = list(words)
+        counts = [int(c) for c in np.asarray(counts).tolist()] if not isinstance(counts, list) else counts
+        if len(counts) != len(words):
+            raise ValueError(f"counts must have one entry per word: {len(words)} words, {len(counts)} counts")
+        counter = dict(zip(words, counts))
+        if len(counter) != len(words):
+            raise ValueError("words must be distinct")
         first = {w: i for i, w in enumerate(words)}
         has_unk_token = unk is not None and unk in counter
         candidates = [w for w in words if w != unk and counter[w] >= min_count] if unk is not None \
