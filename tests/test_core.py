@@ -385,3 +385,101 @@ def test_config_is_per_thread():
     assert seen["other"] is True and Config.enable_backprop is True
     settings = Config.settings()
     assert settings == {"enable_backprop": True, "train": True, "anomaly": False}
+
+
+# ----- habits from numpy and PyTorch -----
+
+
+def test_comparisons_give_boolean_arrays_without_gradient():
+    x = Variable(np.array([1.0, -2.0, 3.0]))
+    for got, want in ((x > 0, [True, False, True]), (x >= 3, [False, False, True]), (x < -2, [False, False, False]),
+                      (x <= Variable(np.array([1.0, 0.0, 0.0])), [True, True, False]),
+                      (np.zeros(3) < x, [True, False, True])):
+        assert type(got) is np.ndarray and got.dtype == bool
+        np.testing.assert_array_equal(got, want)
+    y = (x * (x > 0)).sum()  # the mask is a constant: relu's gradient
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [1.0, 0.0, 1.0])
+    assert bool(Variable(np.array(2.0)) > 1)
+
+
+def test_equality_stays_identity_so_variables_are_dict_keys():
+    a, b = Variable(np.ones(2)), Variable(np.ones(2))
+    assert a == a and a != b and (a == b) is False
+    assert {a: 1, b: 2}[b] == 2 and a in [a] and b not in [a]
+
+
+def test_bool_is_the_truth_of_one_element():
+    assert bool(Variable(1.0)) is True and bool(Variable(np.array([0.0]))) is False
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Variable(np.array([1.0, 0.0])))
+
+
+def test_asarray_and_numpy_give_the_values_never_an_object_array():
+    x = Variable(np.arange(3.0))
+    assert np.asarray(x) is x.data and x.numpy() is x.data
+    assert np.asarray(x, dtype=np.float32).dtype == np.float32
+    copied = np.array(x)
+    assert copied.dtype == np.float64 and not np.shares_memory(copied, x.data)
+    stacked = np.array([x, x])
+    assert stacked.dtype == np.float64 and stacked.shape == (2, 3)
+    with pytest.raises(ValueError, match="without a copy"):
+        np.asarray(x, dtype=np.float32, copy=False)
+
+
+def test_numpy_reductions_and_reshapes_build_graph_nodes():
+    x = Variable(np.arange(6.0).reshape(2, 3))
+    s = np.sum(x)
+    assert isinstance(s, Variable) and s.data == 15.0
+    s.backward()
+    np.testing.assert_array_equal(x.grad.data, np.ones((2, 3)))
+    x.cleargrad()
+    m = np.mean(x, axis=1, keepdims=True)
+    assert isinstance(m, Variable) and m.shape == (2, 1)
+    m.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.full((2, 3), 1 / 3))
+    assert np.reshape(x, (3, 2)).shape == (3, 2) and np.transpose(x).shape == (3, 2)
+    assert isinstance(np.reshape(x, (6,)), Variable)
+    assert (np.shape(x), np.ndim(x), np.size(x), np.size(x, 1)) == ((2, 3), 2, 6, 3)
+    with pytest.raises(TypeError, match="only axis and keepdims, not out"):
+        np.sum(x, out=np.zeros(()))
+
+
+def test_other_numpy_functions_say_what_to_do_instead():
+    x = Variable(np.ones(3))
+    with pytest.raises(TypeError, match=r"numpy\.concatenate\(\) got a Variable.*x\.data"):
+        np.concatenate([x, x])
+    with pytest.raises(TypeError, match=r"numpy\.allclose\(\)"):
+        np.allclose(x, 1.0)
+    np.testing.assert_array_equal(np.concatenate([x.data, x.numpy()]), np.ones(6))
+    with pytest.raises(TypeError, match="ufunc"):
+        np.exp(x)  # element-wise numpy functions: use F.exp
+
+
+def test_detach_shares_data_and_stops_the_gradient():
+    x = Variable(np.array([2.0, 3.0]))
+    y = x * x
+    d = y.detach()
+    assert d.creator is None and d.data is y.data and type(d) is Variable
+    (d * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [4.0, 9.0])  # d counts as a constant
+    assert type(Parameter(np.ones(2)).detach()) is Variable
+
+
+def test_astype_casts_through_the_graph_for_floats_and_leaves_it_for_ints():
+    x = Variable(np.array([1.5, -2.25]))
+    assert x.astype(np.float64) is x
+    y = x.astype(np.float32)
+    assert y.dtype == np.float32 and y.creator is not None
+    (y * y).sum().backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad.data, [3.0, -4.5])
+    x.cleargrad()
+    z = x.astype(np.float32)
+    z.backward(create_graph=True)  # higher-order path: the cast's Variable backward
+    assert x.grad.dtype == np.float64 and x.grad.creator is not None
+    i = x.astype(np.int64)
+    assert i.dtype == np.int64 and i.creator is None
+    np.testing.assert_array_equal(i.data, [1, -2])
+    with pytest.raises(TypeError, match="not a floating dtype"):
+        F.cast(x, np.int32)

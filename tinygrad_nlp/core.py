@@ -138,6 +138,23 @@ class Variable:
     the same shape, or a :class:`~tinygrad_nlp.sparse.SparseRows` for a sparse embedding weight.
     Operators ``+ - * / ** @`` and unary ``-`` build graph nodes, with Python scalars and numpy
     arrays accepted on either side.
+
+    Habits from numpy and PyTorch, each chosen deliberately:
+
+    * ``x > 0`` (``<``, ``<=``, ``>=``) compares the values and returns a boolean ndarray, which
+      has no gradient (PyTorch's comparisons give a boolean tensor without one); use it as a mask,
+      ``x[x.data > 0]`` or ``x * (x > 0)``.
+    * ``==`` and ``!=`` stay identity comparisons, so Variables can be dict keys and set members
+      (a model's parameters are); compare values with ``x.data == y``.
+    * ``np.asarray(x)`` and ``x.numpy()`` give the values (``x.data``, not a copy), never an
+      object array of Variables. ``np.sum``, ``np.mean``, ``np.reshape`` and ``np.transpose``
+      build graph nodes like the methods of the same names; every other numpy function raises a
+      TypeError saying to pass ``x.data`` or use :mod:`tinygrad_nlp.functions` (so a gradient is
+      never lost silently). numpy's element-wise functions (``np.exp(x)``) raise a TypeError too:
+      use ``F.exp(x)``.
+    * ``bool(x)`` is the truth of a one-element Variable (ValueError for several elements, as
+      numpy); ``x.detach()`` is a new leaf sharing the data; ``x.astype(dtype)`` casts through a
+      graph node for floating dtypes and leaves the graph for integer or bool ones.
     """
 
     __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
@@ -197,6 +214,61 @@ class Variable:
     def item(self):
         """The value of a one-element Variable as a Python scalar."""
         return self.data.item()
+
+    # ----- numpy and PyTorch habits (see the class docstring) -----
+    def __bool__(self):
+        return bool(self.data)
+
+    def __lt__(self, other):
+        return self.data < (other.data if isinstance(other, Variable) else other)
+
+    def __le__(self, other):
+        return self.data <= (other.data if isinstance(other, Variable) else other)
+
+    def __gt__(self, other):
+        return self.data > (other.data if isinstance(other, Variable) else other)
+
+    def __ge__(self, other):
+        return self.data >= (other.data if isinstance(other, Variable) else other)
+
+    __eq__ = object.__eq__  # identity: Variables are graph nodes, usable as dict keys
+    __ne__ = object.__ne__
+    __hash__ = object.__hash__
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(x)``: the values as an ndarray (no copy unless asked or converted)."""
+        data = self.data
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            if copy is False:
+                raise ValueError(f"cannot give a {data.dtype} Variable's values as {np.dtype(dtype)} without a copy")
+            return data.astype(dtype)
+        return data.copy() if copy else data
+
+    def __array_function__(self, func, types, args, kwargs):
+        method = _NUMPY_METHODS.get(func)
+        if method is None:
+            raise TypeError(
+                f"numpy.{func.__name__}() got a Variable, and numpy cannot carry its gradient: pass "
+                f"x.data (or x.numpy()) for the values, or use tinygrad_nlp.functions to stay in the graph")
+        return method(*args, **kwargs)
+
+    def numpy(self):
+        """The values: ``data`` itself (not a copy), as PyTorch's ``Tensor.numpy()``."""
+        return self.data
+
+    def detach(self):
+        """A new leaf Variable sharing this one's data: no creator, so no gradient flows back."""
+        return Variable(self.data, name=self.name)
+
+    def astype(self, dtype):
+        """The values as ``dtype``: a graph node for floating dtypes (gradients flow through the
+        cast); a leaf with no gradient for integer and bool dtypes. Same dtype returns ``self``."""
+        dtype = np.dtype(dtype)
+        if dtype == self.data.dtype:
+            return self
+        if dtype.kind in "fc":
+            return _F.cast(self, dtype)
+        return Variable(self.data.astype(dtype))
 
     def set_creator(self, func):
         """Record ``func`` as the Function that produced this Variable (sets ``generation``)."""
@@ -276,6 +348,34 @@ class Variable:
     def mean(self, axis=None, keepdims=False):
         """Mean over ``axis`` (int, tuple or None for all); see ``functions.mean``."""
         return _F.mean(self, axis, keepdims)
+
+
+def _numpy_reduction(name):
+    def reduce(a, axis=None, dtype=None, out=None, keepdims=False, **rest):
+        if dtype is not None or out is not None or rest:
+            given = ["dtype"] * (dtype is not None) + ["out"] * (out is not None) + sorted(rest)
+            raise TypeError(f"numpy.{name}() of a Variable takes only axis and keepdims, not {', '.join(given)}")
+        return getattr(a, name)(axis=axis, keepdims=keepdims)
+    return reduce
+
+
+def _numpy_reshape(a, *args, **kwargs):
+    shape = args[0] if args else kwargs.pop("shape", kwargs.pop("newshape", None))
+    if len(args) > 1 or kwargs:
+        raise TypeError("numpy.reshape() of a Variable takes only the new shape")
+    return a.reshape(shape)
+
+
+# numpy functions that have a differentiable counterpart: they build graph nodes on Variables.
+_NUMPY_METHODS = {
+    np.sum: _numpy_reduction("sum"),
+    np.mean: _numpy_reduction("mean"),
+    np.reshape: _numpy_reshape,
+    np.transpose: lambda a, axes=None: a.transpose(axes),
+    np.shape: lambda a: a.shape,
+    np.ndim: lambda a: a.ndim,
+    np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
+}
 
 
 class _Constant(Variable):

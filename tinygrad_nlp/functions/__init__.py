@@ -9,8 +9,9 @@ from tinygrad_nlp.functions.shape import (  # noqa: F401
     broadcast_to, concat, get_item, reshape, stack, sum_to, transpose,
 )
 from tinygrad_nlp.functions.math import (  # noqa: F401
-    Add, Clip, Cos, Div, Exp, Log, Mul, Neg, Pow, PowConst, ReLU, Sigmoid, Sin, Sqrt, Sub, Tanh,
-    add, clip, cos, div, exp, log, mul, neg, pow, rdiv, relu, rpow, rsub, sigmoid, sin, sqrt, sub, tanh,
+    Add, Cast, Clip, Cos, Div, Exp, Log, Mul, Neg, Pow, PowConst, ReLU, Sigmoid, Sin, Sqrt, Sub, Tanh,
+    add, cast, clip, cos, div, exp, log, mul, neg, pow, rdiv, relu, rpow, rsub, sigmoid, sin, sqrt, sub,
+    tanh,
 )
 from tinygrad_nlp.functions.reduce import Max, Mean, Min, Sum, max, mean, min, sum  # noqa: F401
 from tinygrad_nlp.functions.nn import Dropout, Linear, MatMul, dropout, linear, matmul  # noqa: F401

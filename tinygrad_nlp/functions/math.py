@@ -16,7 +16,7 @@ __all__ = [
     "add", "sub", "rsub", "mul", "div", "rdiv", "neg", "pow", "rpow",
     "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "sqrt", "clip",
     "Add", "Sub", "Mul", "Div", "Neg", "Pow", "PowConst", "Exp", "Log", "Sin", "Cos",
-    "Tanh", "Sigmoid", "ReLU", "Sqrt", "Clip",
+    "Tanh", "Sigmoid", "ReLU", "Sqrt", "Clip", "Cast", "cast",
 ]
 
 
@@ -394,3 +394,26 @@ def clip(x, x_min, x_max):
     lo = -np.inf if x_min is None else x_min
     hi = np.inf if x_max is None else x_max
     return Clip(lo, hi)(x)
+
+
+class Cast(Function):
+    """``x`` converted to a floating ``dtype``; the gradient is converted back to ``x``'s dtype."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind not in "fc":
+            raise TypeError(f"Cast: {self.dtype} is not a floating dtype, so it cannot carry a gradient")
+
+    def forward(self, x):
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return cast(gy, self.inputs[0].data.dtype)
+
+    def backward_arrays(self, gy):
+        return gy.astype(self.inputs[0].data.dtype, copy=False)
+
+
+def cast(x, dtype):
+    """``x`` as ``dtype`` (float16/32/64): a graph node, so gradients flow through the cast."""
+    return Cast(dtype)(x)
