@@ -261,3 +261,105 @@ def test_model_plot_writes_no_file_unless_asked(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
     assert "EmbeddingDot" in graph and hasattr(graph, "_repr_mimebundle_")
     assert graph == model.graph(contexts, target)
+
+
+# ----- recurrent language models -----
+from tinygrad_nlp.models import LSTMLM  # noqa: E402
+
+
+def _torch_lm(torch, model):
+    """The same network in PyTorch (nn.Embedding + nn.LSTM/GRU/RNN + nn.Linear), weights copied."""
+    V, D, H, L = model.vocab_size, model.wordvec_size, model.hidden_size, model.num_layers
+    emb = torch.nn.Embedding(V, D)
+    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[model.cell](D, H, L, batch_first=True)
+    with torch.no_grad():
+        emb.weight.copy_(torch.tensor(model.embed.W.data))
+        for i, cell in enumerate(model.rnn.cells):
+            getattr(rnn, f"weight_ih_l{i}").copy_(torch.tensor(cell.W_x.data.T))
+            getattr(rnn, f"weight_hh_l{i}").copy_(torch.tensor(cell.W_h.data.T))
+            getattr(rnn, f"bias_ih_l{i}").copy_(torch.tensor(cell.b.data))
+            b_h = cell.b_h.data if model.cell == "gru" else np.zeros_like(cell.b.data)
+            getattr(rnn, f"bias_hh_l{i}").copy_(torch.tensor(b_h))
+    if model.tie_weights:
+        out_b = torch.nn.Parameter(torch.tensor(model.out_b.data))
+        head = lambda h: h @ emb.weight.T + out_b  # noqa: E731
+        head_params = {"out_b": out_b}
+    else:
+        lin = torch.nn.Linear(H, V)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor(model.out.W.data.T))
+            lin.bias.copy_(torch.tensor(model.out.b.data))
+        head, head_params = lin, {"out.W": lin.weight, "out.b": lin.bias}
+    return emb, rnn, head, head_params
+
+
+@pytest.mark.parametrize("cell, tie", [("lstm", False), ("lstm", True), ("gru", False), ("rnn", True)])
+def test_lstmlm_loss_and_gradients_match_pytorch_over_two_windows(cell, tie):
+    torch = pytest.importorskip("torch")
+    V, D = 30, 8
+    model = LSTMLM(V, D, D, num_layers=2, tie_weights=tie, cell=cell, seed=0, init_scale=0.3)
+    emb, rnn, head, head_params = _torch_lm(torch, model)
+    rng = np.random.default_rng(1)
+    windows = [(rng.integers(0, V, (3, 5)), rng.integers(0, V, (3, 5))) for _ in range(2)]
+    state = None
+    for xs, ts in windows:  # the second window starts from the first one's state, cut
+        loss = model(xs, ts)
+        model.cleargrads()
+        loss.backward()
+        for p in [emb.weight, *rnn.parameters(), *head_params.values()]:
+            p.grad = None
+        ys, state = rnn(emb(torch.tensor(xs)), state)
+        t_loss = torch.nn.functional.cross_entropy(head(ys).reshape(-1, V), torch.tensor(ts).reshape(-1))
+        t_loss.backward()
+        state = tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+        assert float(loss.data) == pytest.approx(t_loss.item(), rel=1e-5)
+        g = model.embed.W.grad
+        g = g.to_dense() if isinstance(g, SparseRows) else g.data
+        np.testing.assert_allclose(g, emb.weight.grad.numpy(), rtol=1e-4, atol=1e-6)
+        for i, c in enumerate(model.rnn.cells):
+            np.testing.assert_allclose(c.W_h.grad.data, getattr(rnn, f"weight_hh_l{i}").grad.numpy().T,
+                                       rtol=1e-4, atol=1e-6)
+        if tie:
+            np.testing.assert_allclose(model.out_b.grad.data, head_params["out_b"].grad.numpy(), rtol=1e-4, atol=1e-7)
+        else:
+            np.testing.assert_allclose(model.out.W.grad.data, head_params["out.W"].grad.numpy().T, rtol=1e-4, atol=1e-6)
+
+
+def test_lstmlm_generate_is_seeded_greedy_and_leaves_the_state():
+    model = LSTMLM(20, 6, 6, seed=0)
+    rng = np.random.default_rng(0)
+    model(rng.integers(0, 20, (2, 4)), rng.integers(0, 20, (2, 4)))
+    carried = [tuple(v.data.copy() for v in s) for s in model.rnn.state]
+    a = model.generate([3, 4], 12, seed=7)
+    assert a.shape == (12,) and a.dtype == np.int64 and a.min() >= 0 and a.max() < 20
+    np.testing.assert_array_equal(a, model.generate([3, 4], 12, seed=7))
+    greedy = model.generate([3, 4], 12, temperature=0)
+    np.testing.assert_array_equal(model.generate([3, 4], 12, top_k=1, seed=1), greedy)
+    for s, saved in zip(model.rnn.state, carried):
+        for v, d in zip(s, saved):
+            np.testing.assert_array_equal(v.data, d)
+    # Greedy decoding re-derived step by step from the scores.
+    model.reset_state()
+    ids, want = [3, 4], []
+    for _ in range(12):
+        model.reset_state()
+        with __import__("tinygrad_nlp").no_grad():
+            want.append(int(np.argmax(model.scores(np.array([ids])).data[0, -1])))
+        ids.append(want[-1])
+    np.testing.assert_array_equal(greedy, want)
+
+
+def test_lstmlm_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="tie_weights needs wordvec_size == hidden_size"):
+        LSTMLM(10, 4, 5, tie_weights=True)
+    with pytest.raises(ValueError, match="cell must be one of lstm, gru, rnn"):
+        LSTMLM(10, cell="transformer")
+    model = LSTMLM(10, 4, 4, seed=0)
+    with pytest.raises(InvalidIdError, match="word id 10"):
+        model(np.array([[1, 10]]), np.array([[1, 2]]))
+    with pytest.raises(ValueError, match=r"must have shape \(N, T\)"):
+        model(np.array([1, 2]), np.array([1, 2]))
+    with pytest.raises(ValueError, match="top_k must be in 1..10"):
+        model.generate([1], 3, top_k=0)
+    with pytest.raises(ValueError, match="at least one word id"):
+        model.generate([], 3)

@@ -317,3 +317,30 @@ def test_an_optimizer_without_a_rule_says_so():
     W.grad = Variable(np.ones(3))
     with pytest.raises(TypeError, match="Nothing defines no rule"):
         Nothing(lr=0.1).setup([W]).update()
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.5), lambda: MomentumSGD(lr=0.1), lambda: AdaGrad(lr=0.1),
+                                  lambda: Adam(lr=0.01), lambda: RMSprop(lr=0.01), lambda: AdamW(lr=0.01),
+                                  lambda: SGD(lr=0.5, clip_norm=0.01, weight_decay=0.1)])
+def test_a_tied_weight_gets_the_sum_of_its_sparse_and_dense_gradients(make):
+    """An embedding tied to an output layer: its Parameter receives a row-sparse gradient (the
+    lookup) plus a dense one (the scores); every optimizer must apply the sum, as with dense
+    lookups."""
+    V, H = 12, 4
+    W0 = rng.normal(size=(V, H)).astype(np.float32)
+    ids = np.array([[1, 3, 3], [0, 11, 3]])
+    labels = np.array([[2, 3, 4], [5, 6, 7]])
+    results = []
+    for sparse in (True, False):
+        W = Parameter(W0.copy(), name="W")
+        opt = make().setup([W])
+        for _ in range(3):
+            h = F.tanh(F.embedding(W, ids, sparse=sparse))
+            loss = F.softmax_cross_entropy(F.matmul(h, F.transpose(W)), labels)
+            W.cleargrad()
+            loss.backward()
+            assert W.grad.shape == (V, H)
+            opt.update()
+        results.append(W.data.copy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
+    assert not np.allclose(results[0], W0)

@@ -234,3 +234,84 @@ def test_workers_argument_is_checked():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="workers must be an integer >= 1"):
             Trainer(model, opt, workers=bad)
+
+
+# ----- language models: truncated BPTT -----
+import math  # noqa: E402
+
+from tinygrad_nlp.models import LSTMLM  # noqa: E402
+from tinygrad_nlp.train import LMTrainer, perplexity, stream_windows  # noqa: E402
+
+
+def test_stream_windows_reads_parallel_streams():
+    corpus = np.arange(23)
+    windows = stream_windows(corpus, batch_size=3, time_size=3)
+    # (23 - 1) // 3 = 7 words per stream: streams start at 0, 7, 14; windows of 3, 3 and 1 steps.
+    assert [xs.shape for xs, _ in windows] == [(3, 3), (3, 3), (3, 1)]
+    np.testing.assert_array_equal(windows[0][0], [[0, 1, 2], [7, 8, 9], [14, 15, 16]])
+    np.testing.assert_array_equal(windows[2][1], [[7], [14], [21]])
+    for xs, ts in windows:
+        np.testing.assert_array_equal(ts, xs + 1)
+    with pytest.raises(ValueError, match="too short for 30 streams"):
+        stream_windows(corpus, 30, 5)
+    with pytest.raises(ValueError, match="time_size must be a positive integer"):
+        stream_windows(corpus, 3, 0)
+
+
+def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
+    model = LSTMLM(17, 5, 5, seed=0)
+    model.out.W.data[...] = 0
+    model.out.b.data[...] = 0
+    assert perplexity(model, np.arange(200) % 17, batch_size=4, time_size=6) == pytest.approx(17, rel=1e-5)
+    assert model.rnn.state is None
+
+
+def test_lm_trainer_learns_a_periodic_corpus():
+    corpus = np.tile(np.array([0, 1, 2, 3, 4, 5, 1, 3, 5, 0, 2, 4]), 60)
+    model = LSTMLM(6, 8, 16, seed=0)
+    trainer = LMTrainer(model, SGD(lr=2.0, clip_norm=1.0).setup(model), progress=False)
+    trainer.fit(corpus, max_epoch=25, batch_size=4, time_size=6, valid_corpus=corpus[:300])
+    history = trainer.history["eval"]
+    assert history[0]["train_perplexity"] > 2.5
+    assert history[-1]["valid_perplexity"] < 1.2  # every word follows from the two before it
+    assert perplexity(model, corpus, 3, 5) == pytest.approx(history[-1]["valid_perplexity"], rel=0.1)
+
+
+def _lm_run(tmp_path, epochs, resume=False, schedule="plateau"):
+    rng = np.random.default_rng(0)
+    corpus = rng.integers(0, 12, 400)
+    model = LSTMLM(12, 6, 6, num_layers=2, dropout=0.3, tie_weights=True, seed=0)
+    trainer = LMTrainer(model, SGD(lr=1.0, clip_norm=0.5).setup(model), progress=False)
+    trainer.fit(corpus, max_epoch=epochs, batch_size=4, time_size=5, valid_corpus=corpus[:100],
+                schedule=schedule, decay_factor=4.0, checkpoint_dir=tmp_path, resume=resume)
+    return model, trainer
+
+
+def test_lm_trainer_resumes_exactly(tmp_path):
+    straight, t1 = _lm_run(tmp_path / "a", 3)
+    _lm_run(tmp_path / "b", 1)
+    resumed, t2 = _lm_run(tmp_path / "b", 3, resume=True)
+    for (k, p), q in zip(straight.named_params().items(), resumed.named_params().values()):
+        np.testing.assert_array_equal(p.data, q.data, err_msg=k)
+    assert t1.loss_history == t2.loss_history
+    assert [r["lr"] for r in t1.history["eval"]] == [r["lr"] for r in t2.history["eval"]]
+    assert t2.epoch == 3
+
+
+def test_lm_trainer_schedules():
+    model, trainer = _lm_run(None, 6, schedule="plateau")
+    records = trainer.history["eval"]
+    lr, best = 1.0, math.inf
+    for r in records:  # divided by 4 exactly when validation perplexity did not improve
+        if r["valid_perplexity"] >= best:
+            lr /= 4
+        best = min(best, r["valid_perplexity"])
+        assert r["lr"] == lr
+    rng = np.random.default_rng(0)
+    model = LSTMLM(12, 6, 6, seed=0)
+    trainer = LMTrainer(model, SGD(lr=1.0).setup(model), progress=False)
+    trainer.fit(rng.integers(0, 12, 200), max_epoch=6, batch_size=4, time_size=5, schedule="step",
+                decay_factor=2.0, decay_after=4)
+    assert [r["lr"] for r in trainer.history["eval"]] == [1.0, 1.0, 1.0, 0.5, 0.25, 0.125]
+    with pytest.raises(ValueError, match="needs a validation corpus"):
+        trainer.fit(rng.integers(0, 12, 200), schedule="plateau")

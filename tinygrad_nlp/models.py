@@ -6,6 +6,8 @@ comes from the engine (no model defines ``backward``).
 * ``CBOW`` - negative sampling: the averaged context vector scores the target word and K sampled
   negatives with ``EmbeddingDot``; a sigmoid cross-entropy turns the scores into a loss.
 * ``SkipGram`` - the reverse: the target word's vector scores each context word and negatives.
+* ``LSTMLM`` - a recurrent language model (LSTM, GRU or RNN): embed each word, run the stacked
+  recurrent layers, score the next word over the vocabulary.
 
 Calling a model, ``model(contexts, target)``, returns the scalar loss Variable;
 ``model.word_vecs`` is the (V, H) input embedding matrix.
@@ -17,11 +19,11 @@ import numpy as np
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import viz
-from tinygrad_nlp.core import no_grad
-from tinygrad_nlp.layers import Embedding, Layer, Linear
+from tinygrad_nlp.core import Parameter, no_grad, test_mode
+from tinygrad_nlp.layers import GRU, LSTM, RNN, Embedding, Layer, Linear
 from tinygrad_nlp.sparse import Ids
 
-__all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "nearest_words"]
+__all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "LSTMLM", "nearest_words"]
 
 
 class Model(Layer):
@@ -294,3 +296,140 @@ def nearest_words(model, id_to_word, query, topn=5):
 
     with no_grad():
         return WordVectors.from_ids(model.word_vecs, id_to_word).most_similar(query, topn=topn)
+
+
+RECURRENT_CELLS = {"lstm": LSTM, "gru": GRU, "rnn": RNN}
+
+
+class LSTMLM(Model):
+    """A recurrent language model: ``embed -> [dropout] -> stacked LSTM/GRU/RNN -> [dropout] -> affine``.
+
+    ``model(xs, ts)``: ``xs`` and ``ts`` are (N, T) integer ids (``ts`` the next word of each
+    position); returns the mean softmax cross-entropy over the N*T positions. The recurrent layers
+    are stateful: consecutive calls continue each of the N streams (truncated backpropagation
+    through time, the graph cut between calls); ``reset_state()`` starts again.
+
+    Args:
+        vocab_size: V. wordvec_size: D, the embedding size. hidden_size: H.
+        num_layers: stacked recurrent layers. cell: "lstm", "gru" or "rnn".
+        dropout: applied to the embeddings, between the recurrent layers and before the output
+            layer during training (Zaremba et al.'s placement, the book's ``BetterRnnlm``).
+        tie_weights: score with the embedding matrix itself (``h @ W_embed.T + b``; needs D == H).
+        init_scale: None for the book's initialisation (embeddings ``0.01 * N(0, 1)``, weights
+            ``N(0, 1) / sqrt(fan_in)``), or a number ``s`` for ``U(-s, s)`` everywhere (Zaremba et al.
+            use 0.1 for their small model, 0.05 for the medium one).
+        seed: seeds the weights and the dropout masks.
+    """
+
+    def __init__(self, vocab_size, wordvec_size=100, hidden_size=100, num_layers=1, dropout=0.0,
+                 tie_weights=False, cell="lstm", init_scale=None, seed=None, dtype=np.float32):
+        super().__init__()
+        if cell not in RECURRENT_CELLS:
+            raise ValueError(f"LSTMLM: cell must be one of {', '.join(RECURRENT_CELLS)}, got {cell!r}")
+        for name, value in (("vocab_size", vocab_size), ("wordvec_size", wordvec_size), ("hidden_size", hidden_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"LSTMLM: {name} must be a positive integer, got {value!r}")
+        if tie_weights and wordvec_size != hidden_size:
+            raise ValueError(f"LSTMLM: tie_weights needs wordvec_size == hidden_size, got {wordvec_size} and {hidden_size}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"LSTMLM: dropout must be in [0, 1), got {dropout}")
+        rng = np.random.default_rng(seed)
+        V, D, H = int(vocab_size), int(wordvec_size), int(hidden_size)
+        self.vocab_size, self.wordvec_size, self.hidden_size = V, D, H
+        self.num_layers, self.dropout, self.tie_weights, self.cell = int(num_layers), float(dropout), bool(tie_weights), cell
+
+        def uniform(shape):
+            return rng.uniform(-init_scale, init_scale, size=shape)
+
+        W_embed = 0.01 * rng.standard_normal((V, D)) if init_scale is None else uniform((V, D))
+        self.embed = Embedding(V, D, sparse=True, dtype=dtype, W=W_embed)
+        self.rnn = RECURRENT_CELLS[cell](D, H, num_layers=num_layers, dropout=dropout, stateful=True,
+                                         dtype=dtype, rng=rng, init_scale=init_scale)
+        if tie_weights:
+            self.out_b = Parameter(np.zeros(V, dtype=dtype), name="b")
+        else:
+            W_out = rng.standard_normal((H, V)) / np.sqrt(H) if init_scale is None else uniform((H, V))
+            self.out = Linear(H, V, dtype=dtype, W=W_out)
+            if init_scale is not None:
+                self.out.b.data[...] = uniform(V)
+        self.rng = np.random.default_rng(rng.integers(2**63))
+
+    def random_generators(self):
+        return {"dropout": self.rng, "rnn_dropout": self.rnn.rng}
+
+    def reset_state(self):
+        """Start every stream again from a zero state."""
+        self.rnn.reset_state()
+
+    def _drop(self, x):
+        return F.dropout(x, self.dropout, rng=self.rng) if self.dropout else x
+
+    def scores(self, xs):
+        """(N, T, V) next-word scores for (N, T) ids, continuing the carried state."""
+        ids = np.asarray(xs)
+        if ids.ndim != 2:
+            raise ValueError(f"LSTMLM: word ids must have shape (N, T), got {ids.shape}")
+        F.check_ids(ids, self.vocab_size, what="word id")
+        x = self._drop(self.embed(ids))
+        h = self._drop(self.rnn(x))
+        h.name = "h"
+        if self.tie_weights:
+            score = F.linear(h, F.transpose(self.embed.W), self.out_b)
+        else:
+            score = self.out(h)
+        score.name = "score"
+        return score
+
+    def forward(self, xs, ts):
+        ts = np.asarray(ts)
+        if ts.shape != np.shape(xs):
+            raise ValueError(f"LSTMLM: targets of shape {ts.shape} must match the inputs' shape {np.shape(xs)}")
+        F.check_ids(ts, self.vocab_size, what="target id")
+        loss = F.softmax_cross_entropy(self.scores(xs), ts)
+        loss.name = "loss"
+        return loss
+
+    def generate(self, start_ids, length, temperature=1.0, top_k=None, seed=None):
+        """Sample ``length`` word ids following ``start_ids`` (a list of ids, at least one).
+
+        Each next word is drawn from ``softmax(scores / temperature)``, restricted to the
+        ``top_k`` best-scored words when given; ``temperature=0`` picks the best word (greedy).
+        Runs without recording a graph, in test mode, from a zero state; the training state
+        carried by the model is left as it was. Returns an int64 array of ``length`` ids.
+        """
+        start = np.asarray(start_ids, dtype=np.int64).ravel()
+        if start.size == 0:
+            raise ValueError("generate: start_ids must hold at least one word id")
+        F.check_ids(start, self.vocab_size, what="start id")
+        if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 0:
+            raise ValueError(f"generate: length must be a non-negative integer, got {length!r}")
+        if temperature < 0:
+            raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+        if top_k is not None and not 1 <= top_k <= self.vocab_size:
+            raise ValueError(f"generate: top_k must be in 1..{self.vocab_size}, got {top_k}")
+        rng = np.random.default_rng(seed)
+        saved = self.rnn.state
+        out = np.empty(length, dtype=np.int64)
+        try:
+            self.rnn.reset_state()
+            with no_grad(), test_mode():
+                score = self.scores(start[None, :]).data[0, -1]
+                for i in range(length):
+                    out[i] = _sample(score.astype(np.float64), temperature, top_k, rng)
+                    score = self.scores(out[None, i : i + 1]).data[0, -1]
+        finally:
+            self.rnn.state = saved
+        return out
+
+
+def _sample(score, temperature, top_k, rng):
+    """One id drawn from ``softmax(score / temperature)`` over the ``top_k`` best scores."""
+    if temperature == 0:
+        return int(np.argmax(score))
+    if top_k is not None and top_k < score.size:
+        cut = np.partition(score, -top_k)[-top_k]
+        score = np.where(score >= cut, score, -np.inf)
+    z = score / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    return int(rng.choice(score.size, p=p))

@@ -9,6 +9,11 @@ Runs are reproducible: ``seed`` fixes the shuffling, and the model's own seed fi
 initial weights and negative samples. With ``checkpoint_dir`` every epoch ends with an atomic
 ``checkpoint.npz`` (weights, optimizer state, random-generator states, history); ``resume=True``
 continues from it and gives the same result as a run that never stopped.
+
+Language models train differently (``LMTrainer``): the corpus is read as ``batch_size``
+parallel streams, ``time_size`` words at a time, with the recurrent state carried from window
+to window and the graph cut between them (truncated backpropagation through time);
+``perplexity`` evaluates such a model on a corpus.
 """
 
 from __future__ import annotations
@@ -27,7 +32,8 @@ from tinygrad_nlp.core import Config
 from tinygrad_nlp.io import write_bytes_atomic
 from tinygrad_nlp.layers import load_npz, save_npz
 
-__all__ = ["Trainer", "ArrayBatches", "CHECKPOINT_NAME", "PREFETCH_MIN_BATCH"]
+__all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "CHECKPOINT_NAME",
+           "PREFETCH_MIN_BATCH"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
 
@@ -510,3 +516,209 @@ def _progress_bar(total, desc, enabled):
 
     # Redraw at most twice a second: when the output is a log file every redraw is a new line.
     return tqdm(total=total, desc=desc, unit="batch", dynamic_ncols=True, leave=True, mininterval=0.5)
+
+
+# ----- language models: truncated backpropagation through time -----
+def stream_windows(corpus, batch_size, time_size):
+    """The (N, T) ``(xs, ts)`` windows of one pass over ``corpus`` read as ``batch_size`` streams.
+
+    Stream ``n`` reads the ``n``-th of ``batch_size`` equal slices of the corpus; each window
+    holds the next ``time_size`` words of every stream (the last window may be shorter) and
+    ``ts`` the word after each. Words past the last full slice (fewer than ``batch_size``)
+    are left out. Returns a list of pairs of int64 views (no copy of the corpus).
+    """
+    corpus = np.asarray(corpus)
+    if corpus.ndim != 1 or corpus.dtype.kind not in "iu":
+        raise ValueError(f"the corpus must be a 1-D array of integer word ids, got {corpus.dtype} of shape {corpus.shape}")
+    for name, value in (("batch_size", batch_size), ("time_size", time_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    jump = (corpus.size - 1) // batch_size
+    if jump < 1:
+        raise ValueError(f"a corpus of {corpus.size} words is too short for {batch_size} streams "
+                         f"(it needs at least {batch_size + 1}); lower the batch size")
+    xs = corpus[: batch_size * jump].reshape(batch_size, jump)
+    ts = corpus[1 : batch_size * jump + 1].reshape(batch_size, jump)
+    return [(xs[:, t : t + time_size], ts[:, t : t + time_size]) for t in range(0, jump, time_size)]
+
+
+def perplexity(model, corpus, batch_size=10, time_size=35):
+    """``exp`` of the mean next-word cross-entropy of ``model`` (an ``LSTMLM``) over ``corpus``.
+
+    Reads the corpus as ``batch_size`` streams, ``time_size`` words at a time, carrying the state
+    as in training; no graph is recorded and dropout is off. The model starts from a zero state
+    and is left with a zero state. Returns a float.
+    """
+    from tinygrad_nlp.core import no_grad, test_mode
+
+    windows = stream_windows(corpus, batch_size, time_size)
+    total, count = 0.0, 0
+    model.reset_state()
+    try:
+        with no_grad(), test_mode():
+            for xs, ts in windows:
+                total += float(model(xs, ts).data) * ts.size
+                count += ts.size
+    finally:
+        model.reset_state()
+    return math.exp(total / count)
+
+
+LR_SCHEDULES = ("constant", "plateau", "step")
+
+
+class LMTrainer(Trainer):
+    """Train a recurrent language model by truncated backpropagation through time.
+
+    ``LMTrainer(model, optimizer).fit(corpus, max_epoch, batch_size=20, time_size=35)``: every
+    epoch reads the corpus as ``batch_size`` parallel streams (:func:`stream_windows`), one
+    ``(N, T)`` window per step; the model's stateful layers carry the state from window to
+    window and cut the graph behind it. Gradient clipping by global norm is the optimizer's
+    ``clip_norm``. Learning-rate schedules, applied after each epoch:
+
+    * ``"constant"``;
+    * ``"plateau"``: divide the rate by ``decay_factor`` (the book uses 4) when the validation
+      perplexity did not improve (needs ``valid_corpus``);
+    * ``"step"``: multiply it by ``1 / decay_factor`` after every epoch past ``decay_after``
+      (Zaremba et al.: halve after epoch 4).
+
+    The progress bar shows the running perplexity and words/s. ``history["eval"]`` holds one
+    record per epoch (train and validation perplexity, the learning rate of the next epoch,
+    seconds). With ``checkpoint_dir`` each epoch ends with ``checkpoint.npz``; ``resume=True``
+    continues from it exactly (weights, optimizer state, learning rate, dropout generators).
+    """
+
+    def __init__(self, model, optimizer, progress=True):
+        super().__init__(model, optimizer, progress=progress)
+
+    def fit(self, corpus, max_epoch=1, batch_size=20, time_size=35, valid_corpus=None, schedule="constant",
+            decay_factor=4.0, decay_after=0, eval_batch_size=10, checkpoint_dir=None, resume=False, callback=None):
+        if schedule not in LR_SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
+        if schedule == "plateau" and valid_corpus is None:
+            raise ValueError("the 'plateau' schedule needs a validation corpus (valid_corpus)")
+        if decay_factor < 1:
+            raise ValueError(f"decay_factor must be >= 1, got {decay_factor}")
+        if self.optimizer.schedule is not None and schedule != "constant":
+            raise ValueError("give the optimizer a number as its lr when using an epoch schedule")
+        if max_epoch < 1:
+            raise ValueError(f"max_epoch must be >= 1, got {max_epoch}")
+        windows = stream_windows(corpus, batch_size, time_size)
+        if valid_corpus is not None:
+            stream_windows(valid_corpus, eval_batch_size, time_size)  # fail now, not after an epoch
+        if resume:
+            if checkpoint_dir is None:
+                raise ValueError("resume=True needs checkpoint_dir")
+            path = os.path.join(checkpoint_dir, CHECKPOINT_NAME)
+            if os.path.exists(path):
+                self.load_checkpoint(path)
+                if self.eval_history and "lr" in self.eval_history[-1]:
+                    self.optimizer.base_lr = float(self.eval_history[-1]["lr"])
+            last_epoch = max_epoch
+        else:
+            last_epoch = self.epoch + max_epoch
+        self.optimizer.set_total_steps(len(windows) * last_epoch)
+        while self.epoch < last_epoch:
+            epoch = self.epoch + 1
+            t0 = time.perf_counter()
+            self.model.reset_state()
+            train_loss = self._run_lm_epoch(epoch, last_epoch, windows, callback)
+            self.model.reset_state()
+            record = {"epoch": epoch, "train_perplexity": math.exp(train_loss)}
+            if valid_corpus is not None:
+                record["valid_perplexity"] = perplexity(self.model, valid_corpus, eval_batch_size, time_size)
+            self._schedule(schedule, decay_factor, decay_after, epoch, record)
+            record["lr"] = self.optimizer.base_lr
+            record["seconds"] = time.perf_counter() - t0
+            self.eval_history.append(record)
+            self.epoch = epoch
+            if checkpoint_dir is not None:
+                self.save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_NAME))
+        return self
+
+    def _schedule(self, schedule, decay_factor, decay_after, epoch, record):
+        opt = self.optimizer
+        if schedule == "plateau":
+            best = min((r["valid_perplexity"] for r in self.eval_history if "valid_perplexity" in r), default=math.inf)
+            if record["valid_perplexity"] >= best:
+                opt.base_lr /= decay_factor
+        elif schedule == "step" and epoch >= decay_after:
+            opt.base_lr /= decay_factor
+
+    def _run_lm_epoch(self, epoch, max_epoch, windows, callback):
+        bar = _progress_bar(len(windows), f"epoch {epoch}/{max_epoch}", self.progress)
+        total, count, seen = 0.0, 0, 0
+        t0 = last_refresh = time.perf_counter()
+        try:
+            for step, (xs, ts) in enumerate(windows, start=1):
+                loss = self.model(xs, ts)
+                value = float(loss.data)
+                if not math.isfinite(value):
+                    raise FloatingPointError(
+                        f"the loss became {value} at epoch {epoch}, step {step}: lower the learning rate or "
+                        f"the clipping norm, or enable tinygrad_nlp.detect_anomaly() to find the Function that produced it"
+                    )
+                self.model.cleargrads()
+                loss.backward()
+                del loss  # frees this window's graph before the update
+                try:
+                    self.optimizer.update()
+                except FloatingPointError as err:
+                    raise FloatingPointError(f"at epoch {epoch}, step {step}: {err}") from None
+                self.loss_history.append(value)
+                total += value * ts.size
+                count += ts.size
+                seen += ts.size
+                if callback is not None:
+                    callback(self, epoch, step, value)
+                if bar is not None:
+                    bar.update(1)
+                    now = time.perf_counter()
+                    if now - last_refresh > 0.5 or step == len(windows):
+                        bar.set_postfix_str(f"ppl={math.exp(total / count):.2f} words/s={seen / max(now - t0, 1e-9):,.0f}")
+                        last_refresh = now
+        finally:
+            if bar is not None:
+                bar.close()
+        self.seconds += time.perf_counter() - t0
+        self.targets_seen += seen
+        mean = total / max(count, 1)
+        self.epoch_loss.append(mean)
+        return mean
+
+    @property
+    def words_per_second(self):
+        """Training throughput: words (predicted positions) per second of training (float)."""
+        return self.targets_per_second
+
+    def plot(self, path, title=None):
+        """Save the per-epoch train/validation perplexity curve (PNG/SVG/PDF); needs matplotlib."""
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+        import io as _io
+
+        if not self.eval_history:
+            raise ValueError("there is no perplexity history to plot yet: call fit() first")
+        epochs = [r["epoch"] for r in self.eval_history]
+        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+        ax.plot(epochs, [r["train_perplexity"] for r in self.eval_history], marker="o", label="train")
+        if all("valid_perplexity" in r for r in self.eval_history):
+            ax.plot(epochs, [r["valid_perplexity"] for r in self.eval_history], marker="o", label="validation")
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("perplexity")
+        ax.set_title(title or f"{type(self.model).__name__} perplexity")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+        fig.tight_layout()
+        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
+        buf = _io.BytesIO()
+        fig.savefig(buf, format=fmt)
+        plt.close(fig)
+        write_bytes_atomic(path, buf.getvalue())
+        return path
