@@ -506,3 +506,35 @@ def test_negative_sampling_with_prepared_scored_ids():
         F.negative_sampling_loss(h, W, target[::-1].copy(), neg, scored=scored)
     with pytest.raises(ValueError, match="scored ids must be"):  # same targets, other negatives
         F.negative_sampling_loss(h, W, target, (neg + 1) % 20, scored=scored)
+
+
+def test_softmax_cross_entropy_over_sequences_with_ignored_positions():
+    """(N, T, V) scores with (N, T) labels: the mean over the kept positions, and their gradient,
+    equal the flat (N*T, V) computation restricted to those rows (compared with PyTorch too)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 4, 6)).astype(np.float32)
+    t = rng.integers(0, 6, (2, 4))
+    t[0, 1] = t[1, 3] = -1
+    keep = t.ravel() != -1
+    xv = Variable(x)
+    loss = F.softmax_cross_entropy(xv, t, ignore_index=-1)
+    loss.backward()
+    flat = x.reshape(-1, 6)[keep].astype(np.float64)
+    logp = flat - flat.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    assert loss.dtype == np.float32
+    assert float(loss.data) == pytest.approx(-logp[np.arange(keep.sum()), t.ravel()[keep]].mean(), rel=1e-6)
+    g = xv.grad.data.reshape(-1, 6)
+    assert np.all(g[~keep] == 0)
+    expected = np.exp(logp)
+    expected[np.arange(keep.sum()), t.ravel()[keep]] -= 1
+    np.testing.assert_allclose(g[keep], expected / keep.sum(), rtol=1e-5, atol=1e-7)
+    assert gradient_check(lambda v: F.softmax_cross_entropy(v, t, ignore_index=-1), x.astype(np.float64))
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.functional.cross_entropy(torch.tensor(x).reshape(-1, 6), torch.tensor(t).reshape(-1), ignore_index=-1)
+    assert float(loss.data) == pytest.approx(ref.item(), rel=1e-6)
+    # A second backward over the same graph (the kept softmax was consumed) gives the same gradient.
+    first = xv.grad.data.copy()
+    xv.cleargrad()
+    loss.backward()
+    np.testing.assert_allclose(xv.grad.data, first, rtol=1e-6)

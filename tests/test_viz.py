@@ -285,3 +285,25 @@ def test_plot_attention_rejects_mismatched_labels_and_formats(tmp_path):
     with pytest.raises(ValueError, match=r"use a .png, .svg or .pdf name"):
         viz.plot_attention(w, "abc", "12", path=tmp_path / "a.jpeg")
     assert not (tmp_path / "a.jpeg").exists()
+
+
+def test_recurrent_graph_has_one_cluster_per_step_shared_weights_once_and_the_cut():
+    import re
+
+    from tinygrad_nlp.models import LSTMLM
+
+    model = LSTMLM(20, 4, 4, seed=0)
+    ids = np.arange(6).reshape(2, 3)
+    model(ids, ids)  # an earlier window: the next one starts from its carried, cut state
+    text = viz.recurrent_dot(model(ids, ids))
+    assert sorted(re.findall(r"subgraph cluster_t(\d+)", text)) == ["0", "1", "2"]
+    for t in range(3):
+        body = text.split(f"subgraph cluster_t{t} {{")[1].split("}")[0]
+        assert body.count("LSTMCell") == 1  # one cell node per step, inside its own cluster
+    # W_h is one node with an edge into each of the three steps.
+    (w_h,) = re.findall(r'(\d+) \[label="W_h', text)
+    assert len(re.findall(rf"^  {w_h} -> ", text, flags=re.M)) == 3
+    assert text.count("carried from the previous window") == 2  # h and c
+    assert "graph cut: truncated BPTT" in text and text.count("cut -> ") == 2
+    fresh = LSTMLM(20, 4, 4, seed=0)
+    assert "cut ->" not in viz.recurrent_dot(fresh(ids, ids))  # the first window starts from zeros

@@ -6,6 +6,7 @@
     tinygrad-nlp analogy runs/ptb/vectors.txt man king woman
     tinygrad-nlp evaluate runs/ptb/vectors.txt --analogies questions-words.txt --word-pairs wordsim353.tsv
     tinygrad-nlp graph --model cbow --out cbow.svg
+    tinygrad-nlp lm train --corpus ptb --out runs/lm   # language models: see tinygrad_nlp.cli_lm
 """
 
 from __future__ import annotations
@@ -363,6 +364,10 @@ def build_parser():
     p.add_argument("--rankdir", default="TB", choices=["TB", "LR"])
     p.add_argument("--brief", action="store_true", help="omit shapes and dtypes from the labels")
     p.set_defaults(func=cmd_graph)
+
+    from tinygrad_nlp.cli_lm import add_lm_parser
+
+    add_lm_parser(sub)
     return parser
 
 

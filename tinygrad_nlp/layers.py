@@ -18,6 +18,7 @@ import numpy as np
 import tinygrad_nlp.functions as F
 from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.errors import TinygradNLPError
+from tinygrad_nlp.functions.rnn import CarriedState
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
 from tinygrad_nlp.io import atomic_write
 
@@ -305,21 +306,28 @@ class _CellWeights(Layer):
             self.b_h = Parameter(np.asarray(b_h, dtype=dtype), name="b_h")
         self.input_size, self.hidden_size = D, H
 
-    def run(self, xs, state):
+    def run(self, xs, state, layer=0):
         """Run over a (N, T, D) Variable from ``state`` (None: zeros); returns ``(ys, last state)``.
 
         The input projection ``xs W_x + b`` of all N*T positions is one matrix product; the
-        time loop then runs one fused step Function per position.
+        time loop then runs one fused step Function per position (tagged with its ``time_step``
+        and ``layer`` for graph diagrams).
         """
         N, T, _ = xs.shape
+        layer_label = getattr(self, "layer_label", "")
         steps = F.unbind(F.linear(xs, self.W_x, self.b), axis=1)
         if state is None:
             zeros = np.zeros((N, self.hidden_size), dtype=self.W_h.dtype)
             state = (Variable(zeros), Variable(zeros)) if self.has_state_c else Variable(zeros)
         hs = []
-        for xw in steps:
+        for t, xw in enumerate(steps):
             state = self.step(xw, state)
-            hs.append(state[0] if self.has_state_c else state)
+            h = state[0] if self.has_state_c else state
+            if h.creator is not None:
+                h.creator.time_step, h.creator.layer = t, layer
+                if layer_label:
+                    h.creator.label = f"{type(h.creator).__name__} {layer_label}"
+            hs.append(h)
         return F.stack(hs, axis=1), state
 
 
@@ -352,10 +360,10 @@ class GRUCellWeights(_CellWeights):
         return GRUCellFn(projected=True)(xw, h, self.W_h, self.b_h)
 
 
-def _detached(v):
-    """A leaf Variable sharing ``v``'s values: what a stateful layer carries into the next call,
-    so no gradient of the next window reaches this one and this window's graph can be freed."""
-    return Variable(v.data)
+def _detached(v, name):
+    """A leaf sharing ``v``'s values: what a stateful layer carries into the next call, so no
+    gradient of the next window reaches this one and this window's graph can be freed."""
+    return CarriedState(v.data, name=name)
 
 
 class _Recurrent(Layer):
@@ -390,7 +398,12 @@ class _Recurrent(Layer):
         self.dropout, self.stateful = float(dropout), bool(stateful)
         for layer in range(self.num_layers):
             D = self.input_size if layer == 0 else self.hidden_size
-            setattr(self, f"cell{layer}", self.weights_class(D, self.hidden_size, dtype, rng, init_scale))
+            cell = self.weights_class(D, self.hidden_size, dtype, rng, init_scale)
+            if self.num_layers > 1:  # told apart in graph diagrams
+                cell.layer_label = f"layer {layer}"
+                for p in cell.params():
+                    p.name = f"{p.name} ({cell.layer_label})"
+            setattr(self, f"cell{layer}", cell)
         self.rng = np.random.default_rng(rng.integers(2**63))
         self.state = None
 
@@ -417,10 +430,11 @@ class _Recurrent(Layer):
         for layer, cell in enumerate(self.cells):
             if layer and self.dropout:
                 xs = F.dropout(xs, self.dropout, rng=self.rng)
-            xs, last = cell.run(xs, states[layer])
+            xs, last = cell.run(xs, states[layer], layer)
             new_state.append(last)
         if self.stateful:
-            new_state = [tuple(_detached(v) for v in s) if isinstance(s, tuple) else _detached(s) for s in new_state]
+            new_state = [tuple(_detached(v, n) for v, n in zip(s, ("h", "c"))) if isinstance(s, tuple)
+                         else _detached(s, "h") for s in new_state]
         self.state = new_state
         return xs
 

@@ -29,6 +29,7 @@ from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
 
 __all__ = [
+    "recurrent_dot",
     "Graph", "DotGraph", "collect_graph", "to_dot", "get_dot_graph", "plot_dot_graph",
     "render_bytes", "renderer", "GraphvizNotFoundError", "GraphvizError",
     "plot_attention",
@@ -374,3 +375,77 @@ def plot_attention(weights, source, target, path=None, title=None, cmap="Greys_r
         fig.savefig(buf, format=fmt)
         write_bytes_atomic(path, buf.getvalue())
     return fig
+
+
+def _time_clusters(graph):
+    """``{node index: time step}`` for a recurrent graph: each step Function tagged with a
+    ``time_step`` (see ``layers.LSTM``), its outputs, and the slices an ``Unbind`` hands to the
+    steps."""
+    from tinygrad_nlp.functions.rnn import Unbind
+
+    index = {id(n): i for i, n in enumerate(graph.nodes)}
+    step_of = {}
+    for i, node in enumerate(graph.nodes):
+        if isinstance(node, Function):
+            t = getattr(node, "time_step", None)
+            if t is not None:
+                step_of[i] = t
+                for ref in node.outputs:
+                    y = ref()
+                    if y is not None and id(y) in index:
+                        step_of[index[id(y)]] = t
+            elif isinstance(node, Unbind):
+                for t, ref in enumerate(node.outputs):
+                    y = ref()
+                    if y is not None and id(y) in index:
+                        step_of[index[id(y)]] = t
+    return step_of
+
+
+def recurrent_dot(output, verbose=True, rankdir="TB", show_constants=True):
+    """The graph of a recurrent model's window as a :class:`DotGraph`, unrolled readably.
+
+    Every time step is a cluster ("t = 0", "t = 1", ...) holding that step's cell Functions (one
+    per layer) and their outputs; the weights are shared nodes drawn once, outside the clusters,
+    with an edge into every step. A state carried over from the previous window
+    (:class:`~tinygrad_nlp.functions.rnn.CarriedState`) is drawn dashed and red, linked from a
+    "previous window" node by a dashed edge: the point where truncated backpropagation cuts
+    the graph.
+    """
+    from tinygrad_nlp.functions.rnn import CarriedState
+
+    if rankdir not in ("TB", "BT", "LR", "RL"):
+        raise ValueError(f"rankdir must be one of TB, BT, LR, RL; got {rankdir!r}")
+    graph = collect_graph(output)
+    step_of = _time_clusters(graph)
+    hidden = {i for i, n in enumerate(graph.nodes) if not show_constants and isinstance(n, _Constant)}
+    lines = ["digraph g {", f"  rankdir={rankdir};", "  compound=true;", '  node [fontname="Helvetica", fontsize=11];']
+
+    def node_line(i, node, indent="  "):
+        if isinstance(node, Function):
+            return f"{indent}{i} [{_function_attrs(node)}];"
+        if isinstance(node, CarriedState):
+            label = _escape(_variable_label(node, verbose) + "\ncarried from the previous window")
+            return f'{indent}{i} [label="{label}", shape=ellipse, style="dashed,bold", color="#c62828", fontcolor="#c62828"];'
+        return f"{indent}{i} [{_variable_attrs(node, verbose)}];"
+
+    for i, node in enumerate(graph.nodes):
+        if i not in step_of and i not in hidden:
+            lines.append(node_line(i, node))
+    for t in sorted(set(step_of.values())):
+        lines.append(f"  subgraph cluster_t{t} {{")
+        lines.append(f'    label="t = {t}"; style="rounded,filled"; fillcolor="#f5f5f5"; color="#9e9e9e";')
+        lines.extend(node_line(i, graph.nodes[i], "    ") for i, s in step_of.items() if s == t and i not in hidden)
+        lines.append("  }")
+    carried = [i for i, n in enumerate(graph.nodes) if isinstance(n, CarriedState)]
+    if carried:
+        lines.append('  cut [label="previous window\n(graph cut: truncated BPTT)", shape=note, style=dashed, '
+                     'color="#c62828", fontcolor="#c62828"];')
+        for i in carried:
+            lines.append(f'  cut -> {i} [style=dashed, color="#c62828", label="values only, no gradient", '
+                         'fontcolor="#c62828", fontsize=9];')
+    for src, dst in graph.edges:
+        if src not in hidden and dst not in hidden:
+            lines.append(f"  {src} -> {dst};")
+    lines.append("}")
+    return DotGraph("\n".join(lines) + "\n")

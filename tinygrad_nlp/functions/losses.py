@@ -120,27 +120,43 @@ class SoftmaxCrossEntropy(Function):
         return x.reshape(-1, C)
 
     def forward(self, x):
+        from tinygrad_nlp.core import Config
+
         x2 = self._rows(x)
-        logp = _log_softmax(x2, axis=1)
-        if self.is_label:
-            t = self.t.ravel()
-            keep = None if self.ignore_index is None else (t != self.ignore_index)
-            if keep is not None:
-                t = np.where(keep, t, 0)
-            picked = logp[np.arange(t.size), t]
-            if keep is not None:
-                picked = picked[keep]
-            self.count = picked.size
-            total = -picked.sum(dtype=x.dtype)
-        else:
+        if not self.is_label:
+            logp = _log_softmax(x2, axis=1)
             self.count = x2.shape[0]
             total = -(self.t.reshape(x2.shape) * logp).sum(dtype=x.dtype)
+            return np.asarray(total / max(self.count, 1), dtype=x.dtype)
+        # One exp pass gives both the loss and the softmax the backward needs; the softmax is kept
+        # (only when a graph is recorded) so the backward does not exponentiate (N, V) again.
+        top = x2.max(axis=1, keepdims=True)
+        p = x2 - top
+        t = self.t.ravel()
+        keep = None if self.ignore_index is None else (t != self.ignore_index)
+        if keep is not None:
+            t = np.where(keep, t, 0)
+        rows = np.arange(t.size)
+        picked = p[rows, t]  # x[t] - max, before p is exponentiated in place
+        np.exp(p, out=p)
+        sums = p.sum(axis=1)
+        picked = np.log(sums) - picked  # -log softmax(x)[t]
+        if keep is not None:
+            picked = picked[keep]
+        self.count = picked.size
+        total = picked.sum(dtype=x.dtype)
+        if Config.enable_backprop:
+            p /= sums[:, None]
+            self.probs = p
         return np.asarray(total / max(self.count, 1), dtype=x.dtype)
 
     def _grad_rows(self, x, gy):
         """(softmax(x) - target) * gy / count as an ndarray, without a one-hot matrix."""
         x2 = self._rows(x)
-        g = _softmax(x2, axis=1)
+        g = getattr(self, "probs", None)
+        self.probs = None  # consumed: modified in place below
+        if g is None:
+            g = _softmax(x2, axis=1)
         if self.is_label:
             t = self.t.ravel()
             rows = np.arange(t.size)

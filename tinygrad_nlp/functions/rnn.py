@@ -33,9 +33,17 @@ import numpy as np
 from tinygrad_nlp.core import Function, Variable, as_variable
 
 __all__ = [
-    "rnn_cell", "lstm_cell", "gru_cell", "rnn_step", "lstm_step", "gru_step", "unbind",
+    "CarriedState", "rnn_cell", "lstm_cell", "gru_cell", "rnn_step", "lstm_step", "gru_step", "unbind",
     "RNNCell", "LSTMCell", "GRUCell", "Unbind",
 ]
+
+
+class CarriedState(Variable):
+    """A recurrent state carried over from the previous window of truncated backpropagation:
+    a leaf holding the values only, so no gradient crosses back into that window (graph
+    diagrams draw it as the cut)."""
+
+    __slots__ = ()
 
 
 def _sigmoid_(a):
