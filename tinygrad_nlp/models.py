@@ -23,7 +23,8 @@ from tinygrad_nlp.core import Parameter, no_grad, test_mode
 from tinygrad_nlp.layers import GRU, LSTM, RNN, Embedding, Layer, Linear
 from tinygrad_nlp.sparse import Ids
 
-__all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "LSTMLM", "nearest_words"]
+__all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "LSTMLM", "nearest_words", "Seq2seq", "PeekySeq2seq",
+           "AttentionSeq2seq"]
 
 
 class Model(Layer):
@@ -433,3 +434,17 @@ def _sample(score, temperature, top_k, rng):
     p = np.exp(z - z.max())
     p /= p.sum()
     return int(rng.choice(score.size, p=p))
+
+
+_SEQ2SEQ = ("Seq2seq", "PeekySeq2seq", "AttentionSeq2seq")
+
+
+def __getattr__(name):
+    # The encoder-decoder models live in tinygrad_nlp.seq2seq (which builds on Model above);
+    # they are reachable here too, imported on first use so that neither module imports the
+    # other while it is still loading.
+    if name in _SEQ2SEQ:
+        from tinygrad_nlp.seq2seq import networks
+
+        return getattr(networks, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

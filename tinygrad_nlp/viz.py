@@ -139,19 +139,35 @@ def _function_attrs(f):
     return f'label="{label}", shape=box, style=filled, fillcolor="#bbdefb", color="#0d47a1"'
 
 
-def to_dot(graph, verbose=True, rankdir="TB", show_constants=True):
-    """DOT source text for a :class:`Graph` (no Graphviz program needed)."""
+def to_dot(graph, verbose=True, rankdir="TB", show_constants=True, clusters=None):
+    """DOT source text for a :class:`Graph` (no Graphviz program needed).
+
+    ``clusters`` optionally groups nodes into labelled boxes: a list of ``(label, variables)``
+    pairs; a cluster holds those Variables and every node behind them that no earlier cluster
+    took (an encoder's outputs give the whole encoder). Nodes in no cluster stay outside.
+    """
     if rankdir not in ("TB", "BT", "LR", "RL"):
         raise ValueError(f"rankdir must be one of TB, BT, LR, RL; got {rankdir!r}")
     hidden = set()
+    member = _cluster_members(graph, clusters) if clusters else {}
     lines = ["digraph g {", f"  rankdir={rankdir};", '  node [fontname="Helvetica", fontsize=11];']
+    node_lines = {}
     for i, node in enumerate(graph.nodes):
         if isinstance(node, Function):
-            lines.append(f"  {i} [{_function_attrs(node)}];")
+            node_lines[i] = f"  {i} [{_function_attrs(node)}];"
         elif not show_constants and isinstance(node, _Constant):
             hidden.add(i)
         else:
-            lines.append(f"  {i} [{_variable_attrs(node, verbose)}];")
+            node_lines[i] = f"  {i} [{_variable_attrs(node, verbose)}];"
+    for c, (label, _) in enumerate(clusters or ()):
+        inside = [i for i in node_lines if member.get(i) == c]
+        if not inside:
+            continue
+        lines.append(f"  subgraph cluster_{c} {{")
+        lines.append(f'    label="{_escape(label)}"; style="rounded,dashed"; color="gray40"; fontname="Helvetica";')
+        lines.extend("  " + node_lines[i] for i in inside)
+        lines.append("  }")
+    lines.extend(line for i, line in node_lines.items() if i not in member)
     for src, dst in graph.edges:
         if src not in hidden and dst not in hidden:
             lines.append(f"  {src} -> {dst};")
@@ -159,15 +175,37 @@ def to_dot(graph, verbose=True, rankdir="TB", show_constants=True):
     return "\n".join(lines) + "\n"
 
 
-def get_dot_graph(output, verbose=True, rankdir="TB", show_constants=True):
+def _cluster_members(graph, clusters):
+    """``{node index: cluster number}``: each cluster's Variables and the nodes behind them."""
+    index = {id(n): i for i, n in enumerate(graph.nodes)}
+    member = {}
+    for c, (_, variables) in enumerate(clusters):
+        stack = [v for v in variables if id(v) in index]
+        while stack:
+            node = stack.pop()
+            i = index.get(id(node))
+            if i is None or i in member:
+                continue
+            member[i] = c
+            if isinstance(node, Variable):
+                if node.creator is not None:
+                    stack.append(node.creator)
+            else:
+                stack.extend(node.inputs)
+    return member
+
+
+def get_dot_graph(output, verbose=True, rankdir="TB", show_constants=True, clusters=None):
     """The graph that produced ``output`` (a Variable or a list of Variables) as a :class:`DotGraph`.
 
     The result is the DOT text itself (a ``str``) that Jupyter draws inline. ``verbose`` adds each
     Variable's shape and dtype to its label; ``rankdir`` sets the layout direction (``"TB"`` top
     to bottom, ``"LR"`` left to right); ``show_constants=False`` hides numbers and arrays that
-    entered the graph as plain values.
+    entered the graph as plain values; ``clusters`` draws groups of nodes in labelled boxes (see
+    :func:`to_dot`).
     """
-    text = to_dot(collect_graph(output), verbose=verbose, rankdir=rankdir, show_constants=show_constants)
+    text = to_dot(collect_graph(output), verbose=verbose, rankdir=rankdir, show_constants=show_constants,
+                  clusters=clusters)
     return DotGraph(text)
 
 
