@@ -1,0 +1,235 @@
+"""What ``tinygrad-nlp seq2seq train`` and ``tinygrad-nlp seq2seq predict`` do.
+
+A training run writes to its output directory:
+
+* ``weights.npz`` - the model's Parameters (no pickle);
+* ``vocab.json`` - the character vocabulary;
+* ``summary.json`` - the model's settings (enough to rebuild it), the data, the accuracy after
+  every epoch and at the end (greedy and beam search), the training time per epoch;
+* ``accuracy.png`` - test accuracy per epoch;
+* ``graph.svg`` - the model's graph, encoder and decoder as clusters (``graph.dot`` without
+  Graphviz);
+* ``attention.png`` - for attention models, the weights for the first test question.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+
+import numpy as np
+
+from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
+
+__all__ = ["DATA_SIZE", "RECIPES", "build_data", "train", "load_run", "predict_text"]
+
+#: Lines generated for ``--data addition`` / ``--data dates`` (the size of the book's files).
+DATA_SIZE = 50_000
+
+#: Defaults per task (the book's settings); every value can be overridden.
+RECIPES = {
+    "addition": dict(model="peeky", wordvec=16, hidden=128, epochs=25, batch_size=128, lr=0.001, clip=5.0,
+                     reverse=True),
+    "dates": dict(model="attention", wordvec=16, hidden=256, epochs=10, batch_size=128, lr=0.001, clip=5.0,
+                  reverse=True),
+    "file": dict(model="attention", wordvec=16, hidden=128, epochs=10, batch_size=128, lr=0.001, clip=5.0,
+                 reverse=True),
+}
+
+
+def _print(*args):
+    print(*args, flush=True)
+
+
+def build_data(spec, reverse, data_seed=1984, size=DATA_SIZE, test_fraction=0.1):
+    """``(train, test, vocab, name)`` for ``"addition"``, ``"dates"`` (generated) or a file path."""
+    from tinygrad_nlp.text import sequences
+
+    if spec == "addition":
+        lines, name = sequences.addition(size, seed=data_seed), "addition"
+    elif spec == "dates":
+        lines, name = sequences.dates(size, seed=data_seed), "dates"
+    else:
+        if not os.path.isfile(spec):
+            raise FileNotFoundError(f"--data: no such file {spec!r} (or use 'addition' or 'dates')")
+        return (*sequences.load_seq(spec, test_fraction=test_fraction, reverse=reverse), os.path.abspath(spec))
+    return (*sequences.split_seq(lines, test_fraction=test_fraction, reverse=reverse, source=spec), name)
+
+
+def _plot_accuracy(path, history, title):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.6), dpi=100)
+    ax = fig.add_subplot()
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [100 * h["accuracy"] for h in history], marker="o", label="greedy")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    write_bytes_atomic(path, buf.getvalue())
+
+
+def _render_graph(model, x, t, out):
+    from tinygrad_nlp.viz import GraphvizNotFoundError
+
+    path = os.path.join(out, "graph.svg")
+    try:
+        model.plot(x[:1], t[:1], to_file=path, rankdir="LR")
+        return path
+    except GraphvizNotFoundError as err:
+        _print(f"note: {err}")
+        return os.path.join(out, "graph.dot")
+
+
+def _decode(vocab, ids):
+    return "".join(vocab.id_to_word[i] for i in ids)
+
+
+def train(data, model_kind=None, cell="lstm", reverse=None, wordvec=None, hidden=None, epochs=None,
+          batch_size=None, lr=None, clip=None, beam=5, seed=0, data_seed=1984, out="runs/seq2seq", quiet=False,
+          samples=10, size=DATA_SIZE):
+    """Train a seq2seq model on a task and write the run's files to ``out``; returns the summary."""
+    from tinygrad_nlp.optimizers import Adam
+    from tinygrad_nlp.seq2seq import MODELS, accuracy, format_samples
+    from tinygrad_nlp.train import Trainer
+
+    recipe = dict(RECIPES[data if data in ("addition", "dates") else "file"])
+    for key, value in (("model", model_kind), ("wordvec", wordvec), ("hidden", hidden), ("epochs", epochs),
+                       ("batch_size", batch_size), ("lr", lr), ("clip", clip), ("reverse", reverse)):
+        if value is not None:
+            recipe[key] = value
+    for key in ("wordvec", "hidden", "epochs", "batch_size"):
+        if recipe[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {recipe[key]}")
+    if recipe["lr"] <= 0:
+        raise ValueError(f"--lr must be positive, got {recipe['lr']}")
+    if recipe["model"] not in MODELS:
+        raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {recipe['model']!r}")
+    t_start = time.perf_counter()
+    (x, t), (xt, tt), vocab, name = build_data(data, recipe["reverse"], data_seed, size=size)
+    if len(xt) == 0:
+        raise ValueError(f"--data {data}: too few lines to hold out a test set")
+    _print(f"data {name}: {len(x):,} training and {len(xt):,} test questions, {len(vocab)} symbols; "
+           f"questions {x.shape[1]} symbols{' (reversed)' if recipe['reverse'] else ''}, answers {t.shape[1] - 1}")
+    model = MODELS[recipe["model"]](len(vocab), recipe["wordvec"], recipe["hidden"], cell=cell, seed=seed)
+    optimizer = Adam(lr=recipe["lr"], clip_norm=recipe["clip"] or None).setup(model)
+    epoch_seconds = []
+
+    def eval_fn(m, epoch):
+        epoch_seconds.append(trainer.seconds - sum(epoch_seconds))
+        acc = accuracy(m, xt, tt)
+        _print(f"epoch {epoch}: test accuracy {100 * acc:.2f} % (train {epoch_seconds[-1]:.1f} s)")
+        return {"accuracy": acc}
+
+    trainer = Trainer(model, optimizer, progress=not quiet, eval_fn=eval_fn)
+    trainer.fit(x, t, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed)
+    acc, guess = accuracy(model, xt, tt, return_predictions=True)
+    beam_acc = accuracy(model, xt, tt, beam=beam) if beam and beam > 1 else None
+    _print(format_samples(xt, tt, guess, vocab, reverse=recipe["reverse"], limit=samples))
+    _print(f"test accuracy: greedy {100 * acc:.2f} %" + (f", beam {beam} {100 * beam_acc:.2f} %" if beam_acc is not None else ""))
+
+    os.makedirs(out, exist_ok=True)
+    model.save_weights(os.path.join(out, "weights.npz"))
+    vocab.save(os.path.join(out, "vocab.json"))
+    files = [os.path.join(out, "weights.npz"), os.path.join(out, "vocab.json")]
+    try:
+        _plot_accuracy(os.path.join(out, "accuracy.png"), trainer.eval_history,
+                       f"{type(model).__name__} on {os.path.basename(name)}")
+        files.append(os.path.join(out, "accuracy.png"))
+    except ImportError as err:
+        _print(f"note: no accuracy.png ({err})")
+    files.append(_render_graph(model, x, t, out))
+    if recipe["model"] == "attention":
+        try:
+            files.append(plot_answer(model, vocab, xt[0], int(tt[0, 0]), tt.shape[1] - 1, recipe["reverse"],
+                                     os.path.join(out, "attention.png")))
+        except ImportError as err:
+            _print(f"note: no attention.png ({err})")
+    summary = {
+        "format": "tinygrad_nlp.seq2seq", "version": 1,
+        "data": name, "model": recipe["model"], "cell": cell, "vocab_size": len(vocab),
+        "wordvec": recipe["wordvec"], "hidden": recipe["hidden"], "reverse": recipe["reverse"],
+        "question_width": int(x.shape[1]), "answer_width": int(t.shape[1] - 1), "start": vocab.id_to_word[int(t[0, 0])],
+        "epochs": recipe["epochs"], "batch_size": recipe["batch_size"], "lr": recipe["lr"], "clip": recipe["clip"],
+        "seed": seed, "data_seed": data_seed, "train_size": int(len(x)), "test_size": int(len(xt)),
+        "accuracy_per_epoch": [h["accuracy"] for h in trainer.eval_history],
+        "train_seconds_per_epoch": [round(s, 3) for s in epoch_seconds],
+        "accuracy": acc, "beam": beam if beam_acc is not None else None, "beam_accuracy": beam_acc,
+        "epoch_loss": trainer.epoch_loss, "seconds": round(time.perf_counter() - t_start, 2),
+    }
+    write_text_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    files.append(os.path.join(out, "summary.json"))
+    _print("wrote " + ", ".join(files))
+    return summary
+
+
+def plot_answer(model, vocab, question_ids, start_id, length, reverse, path=None):
+    """Answer one (reversed if ``reverse``) question greedily and draw its attention weights;
+    the source axis shows the question in reading order. Returns ``path`` (or the Figure)."""
+    from tinygrad_nlp.viz import plot_attention
+
+    answer = model.generate(question_ids, start_id, length)
+    weights = model.last_attention[0]
+    source = _decode(vocab, question_ids)
+    if reverse:
+        source, weights = source[::-1], weights[:, ::-1]
+    fig = plot_attention(weights, source, _decode(vocab, answer), path=path,
+                         title=f"{source.strip()} -> {_decode(vocab, answer).strip()}")
+    return path if path is not None else fig
+
+
+def load_run(directory):
+    """``(model, vocab, summary)`` of a training run's directory, every file checked."""
+    from tinygrad_nlp.seq2seq import MODELS
+    from tinygrad_nlp.text import Vocabulary
+
+    summary_path = os.path.join(directory, "summary.json")
+    try:
+        with open(summary_path, encoding="utf-8") as f:
+            summary = json.load(f)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{directory}: no summary.json: is this the --out directory of 'seq2seq train'?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{summary_path}: not valid JSON ({err})") from None
+    if not isinstance(summary, dict) or summary.get("format") != "tinygrad_nlp.seq2seq":
+        raise ValueError(f"{summary_path}: not a seq2seq run summary")
+    need = {"model": str, "cell": str, "vocab_size": int, "wordvec": int, "hidden": int, "reverse": bool,
+            "question_width": int, "answer_width": int, "start": str}
+    for key, kind in need.items():
+        if not isinstance(summary.get(key), kind):
+            raise ValueError(f"{summary_path}: '{key}' must be a {kind.__name__}, got {summary.get(key)!r}")
+    if summary["model"] not in MODELS:
+        raise ValueError(f"{summary_path}: unknown model {summary['model']!r}")
+    vocab = Vocabulary.load(os.path.join(directory, "vocab.json"))
+    if len(vocab) != summary["vocab_size"] or summary["start"] not in vocab:
+        raise ValueError(f"{directory}: vocab.json does not match summary.json")
+    model = MODELS[summary["model"]](summary["vocab_size"], summary["wordvec"], summary["hidden"], cell=summary["cell"])
+    model.load_weights(os.path.join(directory, "weights.npz"))
+    return model, vocab, summary
+
+
+def predict_text(directory, questions, beam=None, plot=None):
+    """Answers (str, padding stripped) to questions in writing, by the model of a training run.
+
+    ``plot``: a path for the attention heatmap of the first question (attention models only).
+    """
+    from tinygrad_nlp.text.sequences import encode_questions
+
+    model, vocab, summary = load_run(directory)
+    x = encode_questions(list(questions), vocab, summary["question_width"], reverse=summary["reverse"])
+    start = vocab.word_to_id[summary["start"]]
+    length = summary["answer_width"]
+    ids = model.beam_search(x, start, length, beam=beam) if beam and beam > 1 else model.generate(x, start, length)
+    answers = [_decode(vocab, row).strip() for row in np.atleast_2d(ids)]
+    if plot is not None:
+        if summary["model"] != "attention":
+            raise ValueError(f"--plot: the {summary['model']} model has no attention weights to draw")
+        plot_answer(model, vocab, x[0], start, length, summary["reverse"], plot)
+    return answers
