@@ -331,7 +331,7 @@ def cmd_seq2seq_train(args):
     commands.train(args.data, model_kind=args.model, cell=args.cell, reverse=args.reverse, wordvec=args.wordvec,
                    hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
                    beam=args.beam, seed=args.seed, data_seed=args.data_seed, out=args.out, quiet=args.quiet,
-                   size=args.size)
+                   size=args.size, decay=args.decay)
     return 0
 
 
@@ -364,6 +364,7 @@ def _add_seq2seq_parser(sub):
     t.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 128")
     t.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default 0.001)")
     t.add_argument("--clip", type=float, default=None, help="clip gradients to this global norm (default 5)")
+    t.add_argument("--decay", action="store_true", help="decay the learning rate linearly to 0.01%% of it over the run")
     t.add_argument("--beam", type=int, default=5, help="beam width of the final evaluation (1: greedy only)")
     t.add_argument("--seed", type=int, default=0, help="initial weights and shuffling")
     t.add_argument("--data-seed", dest="data_seed", type=int, default=1984, help="generated data and the split")

@@ -94,9 +94,9 @@ def _decode(vocab, ids):
 
 def train(data, model_kind=None, cell="lstm", reverse=None, wordvec=None, hidden=None, epochs=None,
           batch_size=None, lr=None, clip=None, beam=5, seed=0, data_seed=1984, out="runs/seq2seq", quiet=False,
-          samples=10, size=DATA_SIZE):
+          samples=10, size=DATA_SIZE, decay=False):
     """Train a seq2seq model on a task and write the run's files to ``out``; returns the summary."""
-    from tinygrad_nlp.optimizers import Adam
+    from tinygrad_nlp.optimizers import Adam, LinearDecay
     from tinygrad_nlp.seq2seq import MODELS, accuracy, format_samples
     from tinygrad_nlp.train import Trainer
 
@@ -119,7 +119,8 @@ def train(data, model_kind=None, cell="lstm", reverse=None, wordvec=None, hidden
     _print(f"data {name}: {len(x):,} training and {len(xt):,} test questions, {len(vocab)} symbols; "
            f"questions {x.shape[1]} symbols{' (reversed)' if recipe['reverse'] else ''}, answers {t.shape[1] - 1}")
     model = MODELS[recipe["model"]](len(vocab), recipe["wordvec"], recipe["hidden"], cell=cell, seed=seed)
-    optimizer = Adam(lr=recipe["lr"], clip_norm=recipe["clip"] or None).setup(model)
+    schedule = LinearDecay(recipe["lr"]) if decay else recipe["lr"]  # decayed to 0.01 % over the run
+    optimizer = Adam(lr=schedule, clip_norm=recipe["clip"] or None).setup(model)
     epoch_seconds = []
 
     def eval_fn(m, epoch):
@@ -157,7 +158,8 @@ def train(data, model_kind=None, cell="lstm", reverse=None, wordvec=None, hidden
         "data": name, "model": recipe["model"], "cell": cell, "vocab_size": len(vocab),
         "wordvec": recipe["wordvec"], "hidden": recipe["hidden"], "reverse": recipe["reverse"],
         "question_width": int(x.shape[1]), "answer_width": int(t.shape[1] - 1), "start": vocab.id_to_word[int(t[0, 0])],
-        "epochs": recipe["epochs"], "batch_size": recipe["batch_size"], "lr": recipe["lr"], "clip": recipe["clip"],
+        "epochs": recipe["epochs"], "batch_size": recipe["batch_size"], "lr": recipe["lr"], "decay": bool(decay),
+        "clip": recipe["clip"],
         "seed": seed, "data_seed": data_seed, "train_size": int(len(x)), "test_size": int(len(xt)),
         "accuracy_per_epoch": [h["accuracy"] for h in trainer.eval_history],
         "train_seconds_per_epoch": [round(s, 3) for s in epoch_seconds],
