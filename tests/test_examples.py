@@ -23,7 +23,8 @@ def run_example(name, *args, cwd):
 
 
 def test_every_example_is_tested():
-    tested = {"simple_cbow.py", "cbow_ptb.py", "skipgram_ptb.py", "render_graph.py"}
+    tested = {"simple_cbow.py", "cbow_ptb.py", "skipgram_ptb.py", "render_graph.py", "seq2seq_addition.py",
+              "attention_dates.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -90,3 +91,19 @@ def test_render_graph(tmp_path):
     assert "EmbeddingDot" in (tmp_path / "g" / "cbow.svg").read_text(encoding="utf-8")
     run_example("render_graph.py", "--out", tmp_path / "d", "--format", "dot", "--brief", cwd=tmp_path)
     assert (tmp_path / "d" / "skipgram.dot").read_text(encoding="utf-8").startswith("digraph")
+
+
+def test_seq2seq_addition_fast(tmp_path):
+    out = run_example("seq2seq_addition.py", "--fast", "--out", tmp_path / "run", cwd=tmp_path)
+    assert "epoch 2: test accuracy" in out and "accuracy per epoch (%):" in out
+    assert "test accuracy: greedy" in out and "beam 5" in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["model"] == "peeky" and summary["train_size"] == 1800 and summary["reverse"] is True
+    assert (tmp_path / "run" / "accuracy.png").stat().st_size > 1000
+
+
+def test_attention_dates_fast(tmp_path):
+    out = run_example("attention_dates.py", "--fast", "--out", tmp_path / "run", cwd=tmp_path)
+    assert out.count("(attention drawn in ") == 3 and "'march 3, 1999' -> '" in out
+    for name in ("attention.png", "attention-0.png", "attention-2.png", "weights.npz"):
+        assert (tmp_path / "run" / name).stat().st_size > 1000, name
