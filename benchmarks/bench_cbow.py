@@ -13,6 +13,7 @@ tinygrad_nlp.
 Implementations (PyTorch and gensim come from the ``bench`` extra when installed):
   ours        tinygrad_nlp CBOW (EmbeddingBag -> EmbeddingDot -> SigmoidCrossEntropy), Trainer.fit
   ours-loop   the same model in a plain loop: loss = model(c, t); cleargrads; backward; update
+  ours2       Trainer.fit with 2 worker threads stepping shared weights (Hogwild)
   torch       nn.Embedding(sparse=True) x2, mean of contexts, bmm scores, BCE-with-logits, SparseAdam
               (all cores; torch-1t: one thread, often faster on a busy 2-core machine)
   torch-bag   the same with nn.EmbeddingBag(mode="mean") for the contexts (PyTorch's fused op)
@@ -104,7 +105,7 @@ def rows_touched(corpus, c_all, t_all, V, args, batches=50):
     return float(np.mean(counts)) if counts else float("nan")
 
 
-def child_ours(args, loop=False):
+def child_ours(args, loop=False, workers=1):
     from tinygrad_nlp.models import CBOW
     from tinygrad_nlp.optimizers import SGD, Adam
     from tinygrad_nlp.train import Trainer
@@ -129,9 +130,9 @@ def child_ours(args, loop=False):
         seconds = time_steps(step, args.warmup, n // B)
         done = (n // B - args.warmup) * B
     else:
-        trainer = Trainer(model, opt, progress=False)
+        trainer = Trainer(model, opt, progress=False, workers=workers)
         trainer.fit(c_all[:warm], t_all[:warm], max_epoch=1, batch_size=B, shuffle=False)
-        trainer = Trainer(model, opt, progress=False)
+        trainer = Trainer(model, opt, progress=False, workers=workers)
         trainer.fit(c_all[warm:], t_all[warm:], max_epoch=1, batch_size=B, shuffle=False)
         seconds, done = trainer.seconds, trainer.targets_seen
     state = sum(a.nbytes for st in opt.state.values() for a in st.values())
@@ -204,6 +205,7 @@ def child_gensim(args, workers):
 CHILDREN = {
     "ours": lambda a: child_ours(a),
     "ours-loop": lambda a: child_ours(a, loop=True),
+    "ours2": lambda a: child_ours(a, workers=2),
     "torch": lambda a: child_torch(a),
     "torch-1t": lambda a: child_torch(a, threads=1),
     "torch-bag": lambda a: child_torch(a, bag=True),
@@ -301,6 +303,14 @@ def main():
         if base and torch_best:
             goal = " (goal >= 2.5x)" if args.optimizer == "adam" else ""
             print(f"  ours / best PyTorch configuration: {base / torch_best:.2f}x{goal}")
+        for mine, theirs in (("ours", "gensim1"), ("ours2", "gensim2")):
+            if (mine, vocab) in results and (theirs, vocab) in results:
+                print(f"  {mine} / {theirs} (same number of threads): "
+                      f"{results[(mine, vocab)]['targets_per_s'] / results[(theirs, vocab)]['targets_per_s']:.2f}x "
+                      "(goal >= 1.0x)")
+        if ("ours", vocab) in results and ("ours2", vocab) in results:
+            print(f"  2 workers / 1 worker: "
+                  f"{results[('ours2', vocab)]['targets_per_s'] / results[('ours', vocab)]['targets_per_s']:.2f}x")
         if base and ("gensim2", vocab) in results:
             print(f"  ours / gensim with 2 workers: {base / results[('gensim2', vocab)]['targets_per_s']:.2f}x "
                   "(stretch goal >= 0.25x)")

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 
 import numpy as np
@@ -107,15 +108,45 @@ def build_optimizer(kind, lr, decay, clip_norm=None):
 
 def render_graph(model, contexts, target, out_dir, rankdir="TB"):
     """Render the model's graph for a 2-row batch to graph.svg (graph.dot without Graphviz)."""
+    return start_graph(model, contexts, target, out_dir, rankdir)()
+
+
+def start_graph(model, contexts, target, out_dir, rankdir="TB"):
+    """Build the model's graph for a 2-row batch now, render it to graph.svg on a thread of its own.
+
+    Returns ``finish()``, which waits for the drawing and returns its path (graph.dot when no
+    Graphviz can draw it). The forward pass runs here, before training, so it draws the same
+    random numbers whenever it is called; Graphviz (about a second when it runs as WebAssembly)
+    then works while the model trains instead of before.
+    """
     from tinygrad_nlp.viz import GraphvizNotFoundError
 
     path = os.path.join(out_dir, "graph.svg")
-    try:
-        model.plot(contexts[:2], target[:2], to_file=path, rankdir=rankdir)
-        return path
-    except GraphvizNotFoundError as err:
-        _print(f"note: {err}")
-        return os.path.join(out_dir, "graph.dot")
+    graph = model.graph(contexts[:2], target[:2], rankdir=rankdir)
+    result = {}
+
+    def draw():
+        try:
+            graph.save(path)
+            result["path"] = path
+        except GraphvizNotFoundError as err:
+            result["note"] = str(err)
+            result["path"] = os.path.join(out_dir, "graph.dot")
+        except BaseException as err:  # handed to finish()
+            result["error"] = err
+
+    thread = threading.Thread(target=draw, daemon=True, name="tinygrad_nlp-graph")
+    thread.start()
+
+    def finish():
+        thread.join()
+        if "error" in result:
+            raise result["error"]
+        if "note" in result:
+            _print(f"note: {result['note']}")
+        return result["path"]
+
+    return finish
 
 
 def save_vocab(path, words, counts):
@@ -171,7 +202,7 @@ def cmd_train(args, demo=False):
     optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], recipe["decay"], args.clip_norm).setup(model)
     sample_contexts, sample_target = text.create_contexts_target(np.array(corpus[:2 * recipe["window"] + 2]),
                                                                  recipe["window"])
-    graph_path = render_graph(model, sample_contexts, sample_target, out, args.rankdir)
+    finish_graph = start_graph(model, sample_contexts, sample_target, out, args.rankdir)
 
     eval_fn = None
     if args.eval_analogies or args.eval_word_pairs:
@@ -203,6 +234,7 @@ def cmd_train(args, demo=False):
         "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
     }
     write_text_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=str) + "\n")
+    graph_path = finish_graph()
     _print(f"trained {recipe['epochs']} epochs in {trainer.seconds:.1f} s ({trainer.targets_per_second:,.0f} targets/s), "
            f"final loss {trainer.epoch_loss[-1]:.4f}")
     queries = args.query or (DEMO_QUERIES if name == "demo" else ("you", "year", "car", "toyota", "good"))

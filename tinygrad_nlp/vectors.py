@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
-import scipy.stats
 
 from tinygrad_nlp.core import Variable
 from tinygrad_nlp.io import atomic_write
@@ -519,8 +518,8 @@ class WordVectors:
         else:
             sims = np.zeros(0)
         gold = np.asarray(gold, dtype=np.float64)
-        return WordPairResult(spearman_test=_correlation(scipy.stats.spearmanr, sims, gold),
-                              pearson_test=_correlation(scipy.stats.pearsonr, sims, gold),
+        return WordPairResult(spearman_test=_correlation(_stats().spearmanr, sims, gold),
+                              pearson_test=_correlation(_stats().pearsonr, sims, gold),
                               pairs_used=len(used_rows), pairs_total=len(word_pairs))
 
     # ----- word2vec files -----
@@ -826,7 +825,7 @@ def spearman(x, y):
         raise ValueError(f"spearman: need two 1-D sequences of equal length, got shapes {x.shape} and {y.shape}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("spearman: values must be finite")
-    return _correlation(scipy.stats.spearmanr, x, y).statistic
+    return _correlation(_stats().spearmanr, x, y).statistic
 
 
 @dataclass(frozen=True)
@@ -913,3 +912,11 @@ class WordPairResult:
                 f"{self.pairs_total} pairs (out of vocabulary: {100.0 * self.oov_ratio:.1f}%)")
 
     __str__ = summary
+
+
+def _stats():
+    """``scipy.stats``, imported when a correlation is first needed: it takes about half a second
+    to import, which every command that loads this module (``train`` included) would pay."""
+    import scipy.stats
+
+    return scipy.stats

@@ -22,7 +22,9 @@ loops are compiled on first use, once per dtype (about half a second each), and 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import types
 
 import numpy as np
 
@@ -151,9 +153,8 @@ def _two_pass_kernel(rule, n_state):
     float32 stays float32.
     """
     step = _with_decay(rule, n_state)
-    cache = _cacheable(rule)
 
-    @_jit(inline="always", cache=cache)
+    @_jit(inline="always", cache=False)
     def prefetch_ahead(data, s1, s2, s3, rows, i):
         if i + UPDATE_AHEAD < rows.size:
             ahead = rows[i + UPDATE_AHEAD]
@@ -165,34 +166,52 @@ def _two_pass_kernel(rule, n_state):
             if n_state > 2:
                 prefetch_row(s3, ahead)
 
-    @_jit(cache=cache)
-    def kernel(data, s1, s2, s3, rows, grad, hyper):
-        zero = data.dtype.type(0)
-        bad = False
-        n = rows.size
-        for i in range(n):
-            prefetch_ahead(data, s1, s2, s3, rows, i)
-            r = rows[i]
-            for j in range(data.shape[1]):
-                w, a, b, c = step(data[r, j], grad[i, j], s1[r, j], s2[r, j], s3[r, j], hyper)
-                bad |= (w + a + b + c) * zero != zero  # 0 * (inf or NaN) is NaN
-        if bad:
-            return False
-        for i in range(n):
-            prefetch_ahead(data, s1, s2, s3, rows, i)  # pass 1 left the rows in L3, not all in L1/L2
-            r = rows[i]
-            for j in range(data.shape[1]):
-                w, a, b, c = step(data[r, j], grad[i, j], s1[r, j], s2[r, j], s3[r, j], hyper)
-                data[r, j] = w
-                if n_state > 0:
-                    s1[r, j] = a
-                if n_state > 1:
-                    s2[r, j] = b
-                if n_state > 2:
-                    s3[r, j] = c
-        return True
+    # The kernel reads STEP, PREFETCH_AHEAD and N_STATE as globals of its own, not from a closure:
+    # numba keys its disk cache by a pickle of a function's closure, and a compiled function
+    # pickles with a fresh id in every process, so a closure over one is compiled again at every
+    # start (about a second a kernel). Globals are frozen into the compiled code instead, and the
+    # kernel's name carries the rule's name and a digest of its code, so two rules, or an edited
+    # rule, never share cached code.
+    kernel = types.FunctionType(_update_kernel.__code__, {**globals(), "STEP": step, "PREFETCH_AHEAD": prefetch_ahead,
+                                                          "N_STATE": n_state}, "_update_kernel")
+    kernel.__qualname__ = f"_update_kernel_{_rule_tag(rule)}_{n_state}"
+    return _jit(cache=_cacheable(rule))(kernel)
 
-    return kernel
+
+def _rule_tag(rule):
+    """``Module_Class_rule_<digest of its code>``: a name that changes whenever the rule does."""
+    fn = getattr(rule, "py_func", rule)
+    code = fn.__code__
+    digest = hashlib.sha256(code.co_code + repr((code.co_consts, code.co_names, code.co_varnames)).encode())
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return "".join(ch if ch.isalnum() else "_" for ch in name) + "_" + digest.hexdigest()[:16]
+
+
+def _update_kernel(data, s1, s2, s3, rows, grad, hyper):  # pragma: no cover - the template of the kernels
+    zero = data.dtype.type(0)
+    bad = False
+    n = rows.size
+    for i in range(n):
+        PREFETCH_AHEAD(data, s1, s2, s3, rows, i)  # noqa: F821 - a global given to each kernel
+        r = rows[i]
+        for j in range(data.shape[1]):
+            w, a, b, c = STEP(data[r, j], grad[i, j], s1[r, j], s2[r, j], s3[r, j], hyper)  # noqa: F821
+            bad |= (w + a + b + c) * zero != zero  # 0 * (inf or NaN) is NaN
+    if bad:
+        return False
+    for i in range(n):
+        PREFETCH_AHEAD(data, s1, s2, s3, rows, i)  # noqa: F821 - pass 1 left the rows in L3, not all in L1/L2
+        r = rows[i]
+        for j in range(data.shape[1]):
+            w, a, b, c = STEP(data[r, j], grad[i, j], s1[r, j], s2[r, j], s3[r, j], hyper)  # noqa: F821
+            data[r, j] = w
+            if N_STATE > 0:  # noqa: F821
+                s1[r, j] = a
+            if N_STATE > 1:  # noqa: F821
+                s2[r, j] = b
+            if N_STATE > 2:  # noqa: F821
+                s3[r, j] = c
+    return True
 
 
 _update_kernels = {}  # rule function -> its compiled kernel
