@@ -190,11 +190,48 @@ def loss_images(out):
                    "CBOW + negative sampling on the demo corpus (1 epoch)")
 
 
+# ----- Recurrent language models -----
+# Truncated backpropagation through time: the corpus as parallel streams read window by window.
+BPTT_DOT = r"""
+digraph bptt {
+  rankdir=LR;
+  node [fontname="Helvetica", fontsize=11];
+  edge [fontname="Helvetica", fontsize=9];
+  corpus [label="corpus: w0 w1 w2 ... w(L-1)\nsplit into N streams of L/N words", shape=note, style=filled, fillcolor="#eeeeee"];
+  subgraph cluster_w1 { label="window 1: words 0..T-1 of every stream"; style="rounded,filled"; fillcolor="#f5f5f5"; color="#9e9e9e";
+    a0 [label="step 0", shape=box, style=filled, fillcolor="#bbdefb"]; a1 [label="step 1", shape=box, style=filled, fillcolor="#bbdefb"];
+    a2 [label="...", shape=plaintext]; a3 [label="step T-1", shape=box, style=filled, fillcolor="#bbdefb"];
+    l1 [label="loss 1 -> backward,\nupdate", shape=ellipse, style=filled, fillcolor="#ffe0b2"];
+    a0 -> a1 -> a2 -> a3; a3 -> l1 [style=dotted, arrowhead=none]; }
+  subgraph cluster_w2 { label="window 2: words T..2T-1"; style="rounded,filled"; fillcolor="#f5f5f5"; color="#9e9e9e";
+    s2 [label="carried (h, c)\n(leaf: values only)", shape=ellipse, style="dashed,bold", color="#c62828", fontcolor="#c62828"];
+    b0 [label="step 0", shape=box, style=filled, fillcolor="#bbdefb"]; b1 [label="...", shape=plaintext];
+    b2 [label="step T-1", shape=box, style=filled, fillcolor="#bbdefb"];
+    l2 [label="loss 2 -> backward,\nupdate", shape=ellipse, style=filled, fillcolor="#ffe0b2"];
+    s2 -> b0 -> b1 -> b2; b2 -> l2 [style=dotted, arrowhead=none]; }
+  corpus -> a0;
+  a3 -> s2 [style=dashed, color="#c62828", fontcolor="#c62828", label="forward: state values\nbackward: cut (no gradient)"];
+}
+"""
+
+
+def lm_images(out):
+    from tinygrad_nlp.models import LSTMLM
+    from tinygrad_nlp.viz import recurrent_dot
+
+    render_dot(BPTT_DOT, os.path.join(out, "lm_bptt.svg"))
+    model = LSTMLM(12, 4, 4, seed=0)
+    ids = np.arange(6).reshape(2, 3)
+    model(ids, ids + 1)  # window 1; window 2 starts from its cut state
+    loss = model(ids + 3, ids + 4)
+    recurrent_dot(loss, verbose=False).save(os.path.join(out, "model_lstmlm.svg"))
+
+
 def design_images(out):
     render_dot(ARCHITECTURE_DOT, os.path.join(out, "architecture.svg"))
 
 
-GROUPS = (autograd_images, function_images, model_images, loss_images, design_images)
+GROUPS = (autograd_images, function_images, model_images, loss_images, lm_images, design_images)
 
 
 def main(argv=None):

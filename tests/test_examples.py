@@ -24,7 +24,7 @@ def run_example(name, *args, cwd):
 
 def test_every_example_is_tested():
     tested = {"simple_cbow.py", "cbow_ptb.py", "skipgram_ptb.py", "render_graph.py", "seq2seq_addition.py",
-              "attention_dates.py"}
+              "attention_dates.py", "lstm_lm_ptb.py"}
     assert {p.name for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -107,3 +107,14 @@ def test_attention_dates_fast(tmp_path):
     assert out.count("(attention drawn in ") == 3 and "'march 3, 1999' -> '" in out
     for name in ("attention.png", "attention-0.png", "attention-2.png", "weights.npz"):
         assert (tmp_path / "run" / name).stat().st_size > 1000, name
+
+
+def test_lstm_lm_ptb_fast(tmp_path, ptb_dir):
+    out_dir = tmp_path / "run"
+    out = run_example("lstm_lm_ptb.py", "--ptb-dir", ptb_dir, "--fast", "--out", out_dir, "--quiet", cwd=tmp_path)
+    assert "PTB: 20,000 training words, vocabulary 10,000; LSTM 1 x 32, 1 epoch(s)" in out
+    assert "sample: the company " in out
+    summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    # One epoch on 20,000 words already beats the uniform guess (perplexity 10,000) by far.
+    assert 100 < summary["test_perplexity"] < 2000
+    assert (out_dir / "weights.npz").is_file() and (out_dir / "perplexity.png").is_file()

@@ -222,10 +222,12 @@ class LSTMCell(Function):
 def lstm_cell(x, h, c, W_x, W_h, b):
     """One LSTM step, gate blocks in PyTorch's order i, f, g, o.
 
+    ``torch.nn.LSTMCell``'s ``weight_ih`` is ``W_x.T``, its ``weight_hh`` is ``W_h.T`` and its
+    ``bias_ih + bias_hh`` is ``b``.
+
     Args:
         x: (N, D) input. h, c: (N, H) previous hidden and cell state.
-        W_x: (D, 4H). W_h: (H, 4H). b: (4H,). (``torch.nn.LSTMCell``'s ``weight_ih`` is ``W_x.T``,
-        ``weight_hh`` is ``W_h.T`` and ``bias_ih + bias_hh`` is ``b``.)
+        W_x: (D, 4H). W_h: (H, 4H). b: (4H,).
 
     Returns:
         ``(h_next, c_next)``, each (N, H), outputs of one graph node.
@@ -302,10 +304,11 @@ class GRUCell(Function):
 def gru_cell(x, h, W_x, W_h, b_x, b_h):
     """One GRU step, PyTorch's formula and block order r, z, n.
 
+    ``torch.nn.GRUCell``'s weights map over as ``weight_ih.T``, ``weight_hh.T``, ``bias_ih`` and
+    ``bias_hh``; the two biases stay separate because ``b_hn`` sits inside ``r * (h W_hn + b_hn)``.
+
     Args:
-        x: (N, D). h: (N, H). W_x: (D, 3H). W_h: (H, 3H). b_x, b_h: (3H,) (``torch.nn.GRUCell``'s
-        ``weight_ih.T``, ``weight_hh.T``, ``bias_ih``, ``bias_hh``; the biases stay separate
-        because ``b_hn`` sits inside ``r * (h W_hn + b_hn)``).
+        x: (N, D). h: (N, H). W_x: (D, 3H). W_h: (H, 3H). b_x, b_h: (3H,).
 
     Returns:
         (N, H) next hidden state ``(1 - z) * n + z * h``, one graph node.
