@@ -788,3 +788,36 @@ def test_projector_tsv_files_hold_the_exact_vectors_and_words(tmp_path):
     assert (tmp_path / "metadata.tsv").read_text(encoding="utf-8").split("\n") == words + [""]
     assert (tmp_path / "vectors.tsv").read_text().count("\n") == len(words)
     assert all(line.count("\t") == 3 for line in (tmp_path / "vectors.tsv").read_text().splitlines())
+
+
+def test_text_vectors_are_read_line_by_line_in_chunks(tmp_path):
+    """A file of more values than one conversion chunk (65,536) loads exactly, limit and no_header too."""
+    rng = np.random.default_rng(0)
+    m = rng.standard_normal((900, 100)).astype(np.float32)
+    words = [f"w{i}" for i in range(900)]
+    body = "".join(w + " " + " ".join(repr(float(x)) for x in row) + "\n" for w, row in zip(words, m))
+    (tmp_path / "v.txt").write_text("900 100\n" + body)
+    (tmp_path / "nh.txt").write_text(body + "\n\n")
+    loaded = WordVectors.load_word2vec_format(tmp_path / "v.txt")
+    assert loaded.words == words and np.array_equal(loaded.vectors, m)
+    part = WordVectors.load_word2vec_format(tmp_path / "v.txt", limit=700)
+    assert part.words == words[:700] and np.array_equal(part.vectors, m[:700])
+    nh = WordVectors.load_word2vec_format(tmp_path / "nh.txt", no_header=True)
+    assert np.array_equal(nh.vectors, m)
+    (tmp_path / "gap.txt").write_text(body[:50_000].rsplit("\n", 1)[0] + "\n\n" + body[50_000:].split("\n", 1)[1])
+    with pytest.raises(ValueError, match=r"gap\.txt, line \d+: empty line where vector \d+ was expected"):
+        WordVectors.load_word2vec_format(tmp_path / "gap.txt", no_header=True)
+
+
+def test_a_vectors_file_without_newlines_is_refused_not_read_into_memory(tmp_path, monkeypatch):
+    from tinygrad_nlp.text import stream
+
+    defaults = list(stream.read_line_blocks.__defaults__)
+    defaults[2] = 1000  # max_line_bytes, as if the limit were 1,000 bytes
+    monkeypatch.setattr(stream.read_line_blocks, "__defaults__", tuple(defaults))
+    (tmp_path / "long.txt").write_bytes(b"1 2\n" + b"7" * 5000)
+    with pytest.raises(ValueError, match=r"long\.txt: line 2 is longer than 1,000 bytes"):
+        WordVectors.load_word2vec_format(tmp_path / "long.txt")
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(ValueError, match=r"/dev/zero: line 1 is longer than 1,000 bytes"):
+            WordVectors.load_word2vec_format("/dev/zero")

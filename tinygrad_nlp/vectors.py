@@ -45,21 +45,23 @@ def _is_single_token(word):
 
 
 def _read_text_lines(path, encoding="utf-8"):
-    """Decode a whole text file and split it on newlines (a trailing CR is dropped per line).
+    """Yield ``(line_number, line)`` of a text file, read line by line (a trailing CR is dropped).
 
-    A decoding error becomes a ValueError naming the file and the line it happened on.
+    A decoding error becomes a ValueError naming the file and the line it happened on, and so
+    does a line longer than :data:`~tinygrad_nlp.text.stream.MAX_LINE_BYTES` (100 MB): a file
+    without newlines, ``/dev/zero`` say, is refused instead of read until memory runs out.
     """
-    with open(path, "rb") as f:
-        data = f.read()
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as e:
-        line_no = data.count(b"\n", 0, e.start) + 1
-        raise ValueError(f"{path}, line {line_no}: cannot decode as {encoding} ({e.reason} at byte {e.start})") from None
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the usual final newline does not start another line
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    from tinygrad_nlp.text.stream import read_line_blocks
+
+    def undecodable(path, line, column, bad, encoding, reason):
+        return f"{path}, line {line}: cannot decode as {encoding} ({reason} at column {column}: bytes {bad})"
+
+    for first, text in read_line_blocks(path, encoding, hint=undecodable):
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()  # a block ends with a newline, which does not start another line
+        for i, line in enumerate(lines):
+            yield first + i, line[:-1] if line.endswith("\r") else line
 
 
 class WordVectors:
@@ -623,36 +625,59 @@ def _parse_header(path, header):
 
 
 def _load_text(path, encoding, dtype, limit=None, no_header=False):
+    """Words and (n, dim) matrix of a text-format file, read line by line: memory holds the
+    matrix and one block of text, never the whole file's strings."""
     lines = _read_text_lines(path, encoding)
-    if not lines:
-        raise ValueError(f"{path}: empty file; expected a header line 'vocab_size vector_size'")
-    first = 1
-    if no_header:
-        while lines and not lines[-1].strip():
-            lines.pop()  # trailing blank lines
-        if not lines or not lines[0].split():
-            raise ValueError(f"{path}, line 1: expected 'word v1 v2 ...' (no_header=True)")
-        n, dim, first = len(lines), len(lines[0].split()) - 1, 0
-        if dim < 1:
-            raise ValueError(f"{path}, line 1: a word without values (no_header=True)")
-    else:
-        n, dim = _parse_header(path, lines[0])
+    n, dim = None, None
+    if not no_header:
+        header = next(lines, None)
+        if header is None:
+            raise ValueError(f"{path}: empty file; expected a header line 'vocab_size vector_size'")
+        n, dim = _parse_header(path, header[1])
     declared = n
-    if limit is not None:
+    if limit is not None and n is not None:
         n = min(n, int(limit))
-    words, values, line_of = [], [], []
+    words, blocks, values, line_of = [], [], [], []
     seen = {}
-    for line_no in range(first + 1, len(lines) + 1):
-        line = lines[line_no - 1]
+    blank = None  # the first of a run of blank lines (no_header: allowed only at the end)
+    last_line = 0 if no_header else 1
+
+    def convert(values, first_index):
+        """The strings of some vectors as an array (a bad one is named with its line)."""
+        try:
+            with np.errstate(over="ignore"):  # out-of-range values become inf, reported below with their line
+                return np.array(values, dtype=dtype).reshape(-1, dim)
+        except ValueError:
+            for i in range(len(values) // dim):  # find the culprit for the message
+                for token in values[i * dim:(i + 1) * dim]:
+                    try:
+                        with np.errstate(over="ignore"):
+                            np.array(token, dtype=dtype)
+                    except ValueError:
+                        raise ValueError(f"{path}, line {line_of[first_index + i]}: value {token!r} is not a "
+                                         "number") from None
+            raise
+
+    for line_no, line in lines:
+        last_line = line_no
         parts = line.split()
-        if len(words) == n:
+        if n is not None and len(words) == n:
             if n < declared:
                 break  # limit reached
             if parts:
                 raise ValueError(f"{path}, line {line_no}: more vectors than the {n} the header (line 1) declares")
             continue
         if not parts:
+            if no_header:
+                blank = blank or line_no
+                continue
             raise ValueError(f"{path}, line {line_no}: empty line where vector {len(words) + 1} of {n} was expected")
+        if blank is not None:
+            raise ValueError(f"{path}, line {blank}: empty line where vector {len(words) + 1} was expected")
+        if dim is None:  # no_header: the first line gives the size
+            dim = len(parts) - 1
+            if dim < 1:
+                raise ValueError(f"{path}, line {line_no}: a word without values (no_header=True)")
         if len(parts) != dim + 1:
             raise ValueError(f"{path}, line {line_no}: expected a word and {dim} values, got {len(parts) - 1} values "
                              f"(a word containing white space, or not the text format?)")
@@ -663,21 +688,19 @@ def _load_text(path, encoding, dtype, limit=None, no_header=False):
         words.append(word)
         values.extend(parts[1:])
         line_of.append(line_no)
-    if len(words) < n:
+        if len(values) >= 1 << 16:
+            blocks.append(convert(values, len(words) - len(values) // dim))
+            values = []
+        if no_header and limit is not None and len(words) == int(limit):
+            break
+    if no_header and not words:
+        raise ValueError(f"{path}, line 1: expected 'word v1 v2 ...' (no_header=True)")
+    if n is not None and len(words) < n:
         raise ValueError(f"{path}: the header (line 1) declares {n} vectors but the file ends after "
-                         f"{len(words)} (line {len(lines)})")
-    try:
-        with np.errstate(over="ignore"):  # out-of-range values become inf, reported below with their line
-            matrix = np.array(values, dtype=dtype).reshape(n, dim)
-    except ValueError:
-        for i, line_no in enumerate(line_of):  # find the culprit for the message
-            for token in values[i * dim:(i + 1) * dim]:
-                try:
-                    with np.errstate(over="ignore"):
-                        np.array(token, dtype=dtype)
-                except ValueError:
-                    raise ValueError(f"{path}, line {line_no}: value {token!r} is not a number") from None
-        raise
+                         f"{len(words)} (line {last_line})")
+    if values:
+        blocks.append(convert(values, len(words) - len(values) // dim))
+    matrix = np.concatenate(blocks) if len(blocks) > 1 else blocks[0] if blocks else np.zeros((0, dim), dtype)
     bad = ~np.isfinite(matrix).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -750,7 +773,7 @@ def _read_analogy_file(path):
     """(section names in order, section id per question, [(a, b, c, d), ...]) from questions-words format."""
     names, section_ids, section_of, quads = [], {}, [], []
     current = None
-    for line_no, line in enumerate(_read_text_lines(path), start=1):
+    for line_no, line in _read_text_lines(path):
         line = line.strip()
         if not line:
             continue
@@ -779,7 +802,7 @@ def _read_word_pairs(path, delimiter="\t"):
         raise ValueError(f"delimiter must be a non-empty string, got {delimiter!r}")
     shown = "<TAB>" if delimiter == "\t" else delimiter
     pairs = []
-    for line_no, line in enumerate(_read_text_lines(path), start=1):
+    for line_no, line in _read_text_lines(path):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         fields = [f.strip() for f in line.split(delimiter)]

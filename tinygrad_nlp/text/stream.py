@@ -61,6 +61,8 @@ def _decode(data, path, first_line, encoding, errors, hint=_DECODE_HINT):
         line = first_line + data.count(b"\n", 0, e.start)
         col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
         bad = data[e.start:e.end].hex(" ")
+        if callable(hint):  # the caller words the message
+            raise ValueError(hint(path, line, col, bad, encoding, e.reason)) from None
         raise ValueError(
             f"{path}: line {line}, column {col}: cannot decode byte(s) {bad} as {encoding} ({e.reason}); {hint}"
         ) from None
@@ -72,7 +74,8 @@ def read_line_blocks(path, encoding="utf-8", errors="strict", max_line_bytes=MAX
 
     A UTF-8 byte-order mark at the start is dropped. Raises FileNotFoundError for a missing
     file, and ValueError naming the file and line for undecodable bytes (with ``errors=
-    "strict"``) or a line longer than ``max_line_bytes``. Memory: one block (``block_bytes``,
+    "strict"``; ``hint`` is appended to its message, or, if callable, ``hint(path, line, column,
+    bad_bytes_hex, encoding, reason)`` words it) or a line longer than ``max_line_bytes``. Memory: one block (``block_bytes``,
     default :data:`BLOCK_BYTES`) plus the longest line, never more than about
     ``block_bytes + max_line_bytes``.
     """
