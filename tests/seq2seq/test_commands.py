@@ -3,11 +3,10 @@ run writes, answers from the saved model, the attention heatmap, and clear error
 
 import json
 
-import numpy as np
 import pytest
 
 from tinygrad_nlp.cli import main
-from tinygrad_nlp.seq2seq import accuracy, format_samples
+from tinygrad_nlp.seq2seq import accuracy
 from tinygrad_nlp.seq2seq.commands import load_run, predict_text
 from tinygrad_nlp.text import Vocabulary, addition, split_seq
 
@@ -79,13 +78,3 @@ def test_plot_refused_for_models_without_attention(tmp_path, capsys):
     assert not (out / "attention.png").exists()
     assert main(["seq2seq", "predict", str(out), "12+34", "--plot"]) == 2
     assert "has no attention weights" in capsys.readouterr().err
-
-
-def test_format_samples_marks_mistakes():
-    vocab = Vocabulary(list("_0123456789+ "))
-    ids = lambda s: [vocab.word_to_id[c] for c in s]
-    x = np.array([ids("2+1"[::-1]), ids("9+9"[::-1])])
-    t = np.array([ids("_3 "), ids("_18")])
-    guess = np.array([ids("3 "), ids("19")])
-    text = format_samples(x, t, guess, vocab, reverse=True)
-    assert text.splitlines() == ["Q     2+1", "T     3 ", "[ok]  3 ", "Q     9+9", "T     18", "[XX]  19", "       ^"]
