@@ -158,7 +158,7 @@ def test_graph_draws_encoder_and_decoder_as_clusters():
     assert clusters == ["encoder", "decoder (AttentionDecoder)"]
     enc = dot.split("subgraph cluster_0")[1].split("subgraph cluster_1")[0]
     dec = dot.split("subgraph cluster_1")[1].split("\n  }\n")[0]
-    assert enc.count('label="LSTMCell"') == TE and dec.count('label="LSTMCell"') == TA - 1
+    assert enc.count('label="LSTMSequence"') == 1 and dec.count('label="LSTMSequence"') == 1
     assert 'label="AttentionWeights"' in dec and 'label="WeightedSum"' in dec
     assert 'label="hs_enc' in enc and 'label="scores' in dec
     outside = dot.split("\n  }\n")[-1]

@@ -43,6 +43,33 @@ def _flatten(x):
     return [x]
 
 
+def run_recurrent(rnn, xs, state, xw=None):
+    """``(hs, final state)`` of a one-layer recurrent layer over (N, T, D) inputs ``xs``.
+
+    ``xw`` is the input projection ``xs @ W_x + b`` when the caller computed it (Peeky). An LSTM
+    runs as one :func:`~tinygrad_nlp.functions.lstm_sequence` node (the same values as the
+    layer's per-step cells, with fewer and larger matrix products); other cells run step by step.
+    """
+    cell = rnn.cells[0]
+    if xw is None and not isinstance(rnn, LSTM):
+        hs = rnn(xs, state=state)
+        return hs, rnn.state[0]
+    if xw is None:
+        xw = F.linear(xs, cell.W_x, cell.b)
+    N = xw.shape[0]
+    if state is None:
+        zeros = np.zeros((N, rnn.hidden_size), dtype=cell.W_h.dtype)
+        state = (Variable(zeros), Variable(zeros.copy())) if isinstance(rnn, LSTM) else Variable(zeros)
+    if isinstance(rnn, LSTM):
+        hs, h, c = F.lstm_sequence(xw, state[0], state[1], cell.W_h)
+        return hs, (h, c)
+    hs = []
+    for step in F.unbind(xw, axis=1):
+        state = cell.step(step, state)
+        hs.append(state)
+    return F.stack(hs, axis=1), state
+
+
 class Encoder(Layer):
     """Embedding + recurrent layer: ids (N, Te) -> states (N, Te, H) and the final state."""
 
@@ -52,8 +79,8 @@ class Encoder(Layer):
         self.rnn = CELLS[cell](wordvec_size, hidden_size, rng=rng)
 
     def forward(self, xs):
-        hs = _named(self.rnn(_named(self.embed(xs), "enc_embed")), "hs_enc")
-        return hs, self.rnn.state[0]
+        hs, state = run_recurrent(self.rnn, _named(self.embed(xs), "enc_embed"), None)
+        return _named(hs, "hs_enc"), state
 
 
 class Decoder(Layer):
@@ -72,8 +99,8 @@ class Decoder(Layer):
 
     def forward(self, ts_in, state, memory):
         """``(scores (N, Td, V), final state, attention weights or None)``."""
-        hs = self.rnn(_named(self.embed(ts_in), "dec_embed"), state=state)
-        return _named(self.affine(_named(hs, "hs_dec")), "scores"), self.rnn.state[0], None
+        hs, state = run_recurrent(self.rnn, _named(self.embed(ts_in), "dec_embed"), state)
+        return _named(self.affine(_named(hs, "hs_dec")), "scores"), state, None
 
 
 class PeekyDecoder(Decoder):
@@ -82,7 +109,7 @@ class PeekyDecoder(Decoder):
     The recurrent layer's input is ``[h, embed(t)]``, but its input projection is computed as
     ``embed(t) @ W_x[H:] + (h @ W_x[:H] + b)``: the second term is the same at every step, so it
     is computed once per sequence instead of once per step (a quarter of a step's arithmetic at
-    the book's sizes). The layer's cell then runs on that projection.
+    the book's sizes). The layer's weights then run on that projection.
     """
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell, rng):
@@ -96,11 +123,8 @@ class PeekyDecoder(Decoder):
         cell = self.rnn.cells[0]
         per_step = F.linear(self.embed(ts_in), cell.W_x[H:])
         per_sequence = F.reshape(F.linear(h, cell.W_x[:H], cell.b), (N, 1, per_step.shape[2]))
-        hs = []  # state: the encoder's final state, always given
-        for xw in F.unbind(per_step + per_sequence, axis=1):
-            state = cell.step(xw, state)
-            hs.append(state[0] if isinstance(state, tuple) else state)
-        hs = _named(F.stack(hs, axis=1), "hs_dec")
+        hs, state = run_recurrent(self.rnn, None, state, xw=per_step + per_sequence)
+        hs = _named(hs, "hs_dec")
         peek = F.broadcast_to(F.reshape(h, (N, 1, H)), (N, T, H))
         scores = self.affine(F.concat([peek, hs], axis=2))
         return _named(scores, "scores"), state, None
@@ -114,10 +138,11 @@ class AttentionDecoder(Decoder):
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, rng, extra_out=hidden_size)
 
     def forward(self, ts_in, state, memory):
-        hs = _named(self.rnn(self.embed(ts_in), state=state), "hs_dec")
+        hs, state = run_recurrent(self.rnn, self.embed(ts_in), state)
+        hs = _named(hs, "hs_dec")
         context, weights = F.attention(memory, hs)
         scores = self.affine(F.concat([_named(context, "context"), hs], axis=2))
-        return _named(scores, "scores"), self.rnn.state[0], _named(weights, "attention")
+        return _named(scores, "scores"), state, _named(weights, "attention")
 
 
 class Seq2seq(Model):
