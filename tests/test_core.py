@@ -483,3 +483,45 @@ def test_astype_casts_through_the_graph_for_floats_and_leaves_it_for_ints():
     np.testing.assert_array_equal(i.data, [1, -2])
     with pytest.raises(TypeError, match="not a floating dtype"):
         F.cast(x, np.int32)
+
+
+@pytest.mark.parametrize("sparse_first", [True, False])
+def test_a_parameter_used_by_a_sparse_lookup_and_a_dense_product_gets_their_sum(sparse_first):
+    """Weight tying: the table's row-sparse gradient and the dense one of ``h @ W.T`` add up."""
+    import tinygrad_nlp.functions as F
+
+    rng = np.random.default_rng(3)
+    W0 = rng.standard_normal((6, 3))
+    ids = np.array([[1, 4], [4, 0]])
+
+    def loss(W, sparse):
+        h = F.sum(F.embedding(W, ids, sparse=sparse), axis=1)           # (2, 3), sparse in W
+        logits = F.matmul(h, W.T) if sparse_first else F.matmul(h.data, W.T)  # dense in W
+        return F.sum(logits * logits)
+
+    W = Parameter(W0.copy())
+    loss(W, sparse=True).backward()
+    assert type(W.grad) is Variable and W.grad.dtype == W0.dtype
+    reference = Parameter(W0.copy())
+    loss(reference, sparse=False).backward()
+    np.testing.assert_allclose(W.grad.data, reference.grad.data, rtol=1e-12)
+
+
+def test_leaf_gradients_accumulate_sparse_then_dense_and_dense_then_sparse():
+    import tinygrad_nlp.functions as F
+
+    for order in ([True, False], [False, True]):
+        W = Parameter(np.arange(8.0).reshape(4, 2))
+        for sparse in order:  # two backward passes into one .grad
+            F.sum(F.embedding(W, np.array([1, 1, 3]), sparse=sparse)).backward()
+        expected = np.zeros((4, 2))
+        expected[1], expected[3] = 4.0, 2.0
+        assert type(W.grad) is Variable
+        np.testing.assert_array_equal(W.grad.data, expected)
+
+
+def test_the_engine_names_no_gradient_type():
+    from pathlib import Path
+
+    source = Path(tg.core.__file__).read_text(encoding="utf-8")
+    assert "SparseRows" not in source and "tinygrad_nlp.sparse" not in source

@@ -22,8 +22,6 @@ import weakref
 
 import numpy as np
 
-from tinygrad_nlp.sparse import SparseRows
-
 __all__ = [
     "Config",
     "using_config",
@@ -135,7 +133,8 @@ class Variable:
         name: optional label shown in graph diagrams and ``repr``.
 
     ``grad`` is ``None`` until a backward pass reaches this Variable; it is then a Variable of
-    the same shape, or a :class:`~tinygrad_nlp.sparse.SparseRows` for a sparse embedding weight.
+    the same shape, or a gradient object standing for one (a row-sparse gradient of an embedding table
+    built with ``sparse=True``).
     Operators ``+ - * / ** @`` and unary ``-`` build graph nodes, with Python scalars and numpy
     arrays accepted on either side.
 
@@ -495,31 +494,64 @@ def _convert_inputs(inputs):
     return tuple(x if isinstance(x, Variable) else as_variable(x, like) for x in inputs)
 
 
-def _check_finite(func, phase, arrays):
-    for i, a in enumerate(arrays):
-        if isinstance(a, SparseRows):
-            a = a.values
-        if a is not None and a.dtype.kind in "fc" and not np.all(np.isfinite(a)):
-            raise FloatingPointError(
-                f"{type(func).__name__}.{phase} produced a non-finite value "
-                f"(NaN or inf) in its {'output' if phase == 'forward' else 'gradient for input'} {i} "
-                f"of shape {a.shape}"
-            )
+# ----------------------------------------------------------------------------- gradients
+# A gradient is an ndarray (a Variable when the backward pass is recorded) or a *gradient object*
+# that a Function returns for an input it touches only in part: a row-sparse gradient of an
+# embedding table, for instance. The engine needs four things of such an object and names no
+# type: ``shape``; ``+`` with another gradient object or with an ndarray (giving an ndarray);
+# ``to_dense()``, the ndarray it stands for; and ``is_finite()``, for anomaly mode.
+
+def _is_array(g):
+    return type(g) is np.ndarray or isinstance(g, np.generic)  # numpy scalars are 0-d arrays here
 
 
-def _accumulate(a, b):
-    """Sum two gradients (Variables or ndarrays), either of which may be a SparseRows."""
-    if isinstance(a, SparseRows) or isinstance(b, SparseRows):
-        return SparseRows.add(a, b)
+def _dense(g, arrays):
+    """``g`` as a Function's backward takes it: an ndarray, or a Variable when recording."""
+    if arrays:
+        return g if _is_array(g) else g.to_dense()
+    return g if isinstance(g, Variable) else Variable(g.to_dense())
+
+
+def _add(a, b):
+    """Sum of two gradients: Variables add as graph nodes while recording, everything else as
+    arrays (a gradient object's ``+`` with an ndarray gives an ndarray)."""
+    va, vb = isinstance(a, Variable), isinstance(b, Variable)
+    if va and vb and Config.enable_backprop:
+        return a + b
+    if va or vb:
+        return Variable((a.data if va else a) + (b.data if vb else b))
     return a + b
 
 
-def _dense_var(g):
-    return Variable(g.to_dense()) if isinstance(g, SparseRows) else g
+def _check_finite(func, phase, grads):
+    for i, g in enumerate(grads):
+        if g is None:
+            continue
+        if isinstance(g, Variable):
+            g = g.data
+        if _is_array(g):
+            bad = g.dtype.kind in "fc" and not np.all(np.isfinite(g))
+        else:
+            bad = not g.is_finite()
+        if bad:
+            raise FloatingPointError(
+                f"{type(func).__name__}.{phase} produced a non-finite value "
+                f"(NaN or inf) in its {'output' if phase == 'forward' else 'gradient for input'} {i} "
+                f"of shape {g.shape}"
+            )
 
 
-def _dense_array(g):
-    return g.to_dense() if isinstance(g, SparseRows) else g
+def _output_grads(f, grads, arrays, retain_grad):
+    """The gradients of ``f``'s outputs, dense, zeros for an output no path reached."""
+    gys = []
+    for ref, (shape, dtype) in zip(f.outputs, f._output_meta):
+        y = ref()
+        gy = grads.pop(id(y), None) if y is not None else None
+        gy = (np.zeros(shape, dtype) if arrays else Variable(np.zeros(shape, dtype))) if gy is None else _dense(gy, arrays)
+        if retain_grad and y is not None:
+            y.grad = Variable(gy) if arrays else gy
+        gys.append(gy)
+    return gys
 
 
 def _run_backward(root, seed, retain_grad, create_graph):
@@ -527,7 +559,7 @@ def _run_backward(root, seed, retain_grad, create_graph):
 
     Functions are popped from a heap ordered by generation (newest first), so a Function runs
     only after every consumer of its outputs has contributed its gradient. Without
-    ``create_graph`` gradients travel as ndarrays (``backward_arrays`` where available);
+    ``create_graph`` gradients travel as ndarrays (``backward_arrays`` where a Function has one);
     with it they travel as Variables through the recorded ``backward``.
     """
     arrays = not create_graph
@@ -542,109 +574,59 @@ def _run_backward(root, seed, retain_grad, create_graph):
     try:
         while heap:
             f = heapq.heappop(heap)[2]
-            outputs = f.outputs
-            if len(outputs) == 1:
-                y = outputs[0]()
-                gy = grads.pop(id(y))
-                if arrays:
-                    if type(gy) is SparseRows:
-                        gy = gy.to_dense()
-                    if retain_grad:
-                        y.grad = Variable(gy)
-                    fast = f.backward_arrays
-                    if fast is not None:
-                        gxs = fast(gy)
-                    else:
-                        gxs = _unwrap(f.backward(Variable(gy)))
-                else:
-                    gy = _dense_var(gy)
-                    if retain_grad:
-                        y.grad = gy
-                    gxs = f.backward(gy)
+            if len(f.outputs) == 1:  # the common case, without _output_grads' bookkeeping
+                y = f.outputs[0]()
+                gys = (_dense(grads.pop(id(y)), arrays),)
+                if retain_grad:
+                    y.grad = Variable(gys[0]) if arrays else gys[0]
             else:
-                gxs = _backward_many(f, grads, arrays, retain_grad)
+                gys = _output_grads(f, grads, arrays, retain_grad)
+            if not arrays:
+                gxs = f.backward(*gys)
+            elif f.backward_arrays is not None:
+                gxs = f.backward_arrays(*gys)
+            else:
+                gxs = f.backward(*[Variable(g) for g in gys])
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             inputs = f.inputs
             if len(gxs) != len(inputs):
-                raise ValueError(
-                    f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs"
-                )
+                raise ValueError(f"{type(f).__name__}.backward returned {len(gxs)} gradients for {len(inputs)} inputs")
             if anomaly:
-                _check_finite(f, "backward", [g.data if isinstance(g, Variable) else g for g in gxs])
+                _check_finite(f, "backward", gxs)
             for x, gx in zip(inputs, gxs):
                 if gx is None or x.__class__ is _Constant:
                     continue
+                if arrays and isinstance(gx, Variable):
+                    gx = gx.data
                 if gx.shape != x.data.shape:
-                    raise ValueError(
-                        f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
-                        f"for an input of shape {x.data.shape}"
-                    )
+                    raise ValueError(f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
+                                     f"for an input of shape {x.data.shape}")
                 c = x.creator
                 if c is None:
-                    _accumulate_leaf(x, gx, arrays)
-                else:
-                    k = id(x)
-                    prev = grads.get(k)
-                    grads[k] = gx if prev is None else _accumulate(prev, gx)
-                    if c not in seen:
-                        seen.add(c)
-                        heapq.heappush(heap, (-c.generation, next(counter), c))
+                    _accumulate_leaf(x, gx)
+                    continue
+                k = id(x)
+                prev = grads.get(k)
+                grads[k] = gx if prev is None else _add(prev, gx)
+                if c not in seen:
+                    seen.add(c)
+                    heapq.heappush(heap, (-c.generation, next(counter), c))
     finally:
         Config.enable_backprop = old
 
 
-def _unwrap(gxs):
-    """Variable gradients from ``backward`` as ndarrays (SparseRows pass through)."""
-    if type(gxs) is not tuple:
-        gxs = (gxs,)
-    return tuple(g.data if isinstance(g, Variable) else g for g in gxs)
-
-
-def _backward_many(f, grads, arrays, retain_grad):
-    """Backward of a Function with several outputs; missing output gradients are zeros."""
-    gys = []
-    for ref, (shape, dtype) in zip(f.outputs, f._output_meta):
-        y = ref()
-        gy = grads.pop(id(y), None) if y is not None else None
-        if gy is None:
-            gy = np.zeros(shape, dtype)
-            gy = gy if arrays else Variable(gy)
-        else:
-            gy = _dense_array(gy) if arrays else _dense_var(gy)
-        if retain_grad and y is not None:
-            y.grad = Variable(gy) if arrays else gy
-        gys.append(gy)
-    if not arrays:
-        return f.backward(*gys)
-    if f.backward_arrays is not None:
-        return f.backward_arrays(*gys)
-    return _unwrap(f.backward(*[Variable(g) for g in gys]))
-
-
-def _accumulate_leaf(x, gx, arrays):
-    kind = x.data.dtype.kind
-    if kind not in "fc":
+def _accumulate_leaf(x, gx):
+    """Add ``gx`` to the leaf's ``.grad`` (ndarrays become Variables of the leaf's dtype)."""
+    if x.data.dtype.kind not in "fc":
         label = f"Variable {x.name!r}" if x.name else "a Variable"
         raise TypeError(
             f"cannot compute a gradient for {label} of integer/bool dtype {x.data.dtype} "
             f"and shape {x.data.shape}: give it floating data (e.g. np.float32) or pass it as a plain ndarray"
         )
-    if isinstance(gx, SparseRows):
-        x.grad = gx if x.grad is None else _accumulate(x.grad, gx)
-        return
-    if arrays:
-        if gx.dtype != x.data.dtype:
-            gx = gx.astype(x.data.dtype)
-        prev = x.grad
-        if prev is None:
-            x.grad = Variable(gx)
-        elif isinstance(prev, SparseRows):
-            x.grad = SparseRows.add(prev, Variable(gx))
-        else:
-            x.grad = Variable(prev.data + gx)
-    else:
-        x.grad = gx if x.grad is None else _accumulate(x.grad, gx)
+    if _is_array(gx):
+        gx = Variable(gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype))
+    x.grad = gx if x.grad is None else _add(x.grad, gx)
 
 
 # Variable methods call into tinygrad_nlp.functions, which imports this module; the reference is

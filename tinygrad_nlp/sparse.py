@@ -18,8 +18,49 @@ import numpy as np
 import scipy.sparse as _sp
 
 from tinygrad_nlp import _threads, kernels
+from tinygrad_nlp.errors import TinygradNLPError
 
-__all__ = ["Ids", "SparseRows", "scatter_add_rows", "scatter_add_dense", "sparse_matmul", "unique_inverse"]
+__all__ = ["Ids", "InvalidIdError", "check_ids", "SparseRows", "scatter_add_rows", "scatter_add_dense", "sparse_matmul", "unique_inverse"]
+
+
+class InvalidIdError(TinygradNLPError, IndexError, ValueError):
+    """An id that cannot index the embedding matrix (negative, too large, or not an integer)."""
+
+
+def check_ids(idx, num_rows, what="id"):
+    """Return ``idx`` as an integer ndarray after checking every value lies in ``[0, num_rows)``.
+
+    numpy would silently wrap a negative id to the end of the matrix and raise an unhelpful
+    error for a float; here the offending value, its position and the row count are named.
+    """
+    if isinstance(idx, Ids):
+        if idx.checked_rows != num_rows:
+            check_ids(idx.array, num_rows, what)
+            idx.checked_rows = num_rows
+        return idx.array
+    if not isinstance(idx, np.ndarray) and isinstance(getattr(idx, "data", None), np.ndarray):
+        idx = idx.data  # a Variable holding ids
+    idx = np.asarray(idx)
+    if idx.dtype.kind not in "iu":
+        flat = idx.ravel()
+        if flat.dtype.kind == "f":
+            nonint = flat[~(np.isfinite(flat) & (flat == np.round(flat)))]
+            flat = nonint if nonint.size else flat
+        example = flat[0].item() if flat.size else None
+        raise InvalidIdError(
+            f"{what}s must be integers, got a {idx.dtype} array with value {example!r} "
+            f"(V={num_rows}); convert whole numbers with .astype(np.int64)"
+        )
+    if idx.size:
+        lo, hi = idx.min(), idx.max()
+        if lo < 0 or hi >= num_rows:
+            bad = lo if lo < 0 else hi
+            pos = tuple(int(p) for p in np.argwhere(idx == bad)[0])
+            raise InvalidIdError(
+                f"{what} {int(bad)} at position {pos} is out of range for V={num_rows} rows "
+                f"(valid ids are 0..{num_rows - 1})"
+            )
+    return idx
 
 
 class Ids:
@@ -50,8 +91,6 @@ class Ids:
 
     def prepare(self, num_rows):
         """Validate against ``num_rows`` and sort now (returns self)."""
-        from tinygrad_nlp.functions.embedding import check_ids
-
         check_ids(self, num_rows)
         self.unique_inverse()
         return self
@@ -278,29 +317,37 @@ class SparseRows:
     def _parts_list(self):
         return list(self._parts) if self._parts is not None else [(self._rows, self._values)]
 
+    # ----- the gradient protocol the autograd engine speaks (see tinygrad_nlp.core) -----
     @staticmethod
     def add(a, b):
-        """Sum of two gradients where at least one is a SparseRows; sparse + sparse stays sparse,
-        sparse + dense gives the dense operand's type (ndarray or Variable)."""
-        from tinygrad_nlp.core import Variable
-
+        """Sum of two gradients where at least one is a SparseRows: sparse + sparse stays sparse
+        (the parts are concatenated, summed when first read); sparse + a dense ndarray gives a
+        new ndarray, and sparse + a Variable a new Variable (the dense operand is not modified)."""
         if isinstance(a, SparseRows) and isinstance(b, SparseRows):
             if a.shape != b.shape:
                 raise ValueError(f"cannot add sparse gradients of shapes {a.shape} and {b.shape}")
             dtype = np.result_type(a.dtype, b.dtype)
             return SparseRows._from_parts(a._parts_list() + b._parts_list(), a.shape, dtype)
         sparse, dense = (a, b) if isinstance(a, SparseRows) else (b, a)
-        dense_data = dense.data if isinstance(dense, Variable) else np.asarray(dense)
-        if dense_data.shape != sparse.shape:
-            raise ValueError(f"cannot add a sparse gradient of shape {sparse.shape} to one of shape {dense_data.shape}")
-        out = dense_data.astype(np.result_type(dense_data.dtype, sparse.dtype), copy=True)
+        holder = None
+        if not isinstance(dense, np.ndarray) and isinstance(getattr(dense, "data", None), np.ndarray):
+            holder, dense = type(dense), dense.data  # a Variable: the sum is one too
+        dense = np.asarray(dense)
+        if dense.shape != sparse.shape:
+            raise ValueError(f"cannot add a sparse gradient of shape {sparse.shape} to one of shape {dense.shape}")
+        out = dense.astype(np.result_type(dense.dtype, sparse.dtype), copy=True)
         out[sparse.rows] += sparse.values
-        return Variable(out) if isinstance(dense, Variable) else out
+        return out if holder is None else holder(out)
 
     def __add__(self, other):
         return SparseRows.add(self, other)
 
     __radd__ = __add__
+
+    def is_finite(self):
+        """True when every stored value is finite (what anomaly mode asks of a gradient)."""
+        v = self.values
+        return bool(np.isfinite(v).all())
 
     def scale(self, factor):
         """Multiply every stored row by ``factor`` in place (used by gradient clipping)."""

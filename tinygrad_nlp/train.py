@@ -29,8 +29,7 @@ import time
 import numpy as np
 
 from tinygrad_nlp.core import Config
-from tinygrad_nlp.io import write_bytes_atomic
-from tinygrad_nlp.layers import load_npz, save_npz
+from tinygrad_nlp.io import load_npz, save_npz, write_bytes_atomic
 
 __all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "CHECKPOINT_NAME",
            "PREFETCH_MIN_BATCH"]

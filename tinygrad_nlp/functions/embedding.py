@@ -17,53 +17,14 @@ import numpy as np
 
 from tinygrad_nlp import kernels
 from tinygrad_nlp.core import Function, Variable
-from tinygrad_nlp.errors import TinygradNLPError
-from tinygrad_nlp.sparse import Ids, SparseRows, scatter_add_dense, scatter_add_rows, sparse_matmul
+from tinygrad_nlp.sparse import (  # noqa: F401 - check_ids and InvalidIdError are part of this module's API
+    Ids, InvalidIdError, SparseRows, check_ids, scatter_add_dense, scatter_add_rows, sparse_matmul,
+)
 
 __all__ = [
     "embedding", "embedding_bag", "embedding_dot", "check_ids", "InvalidIdError",
     "Embedding", "EmbeddingBag", "EmbeddingDot", "EmbeddingGrad",
 ]
-
-
-class InvalidIdError(TinygradNLPError, IndexError, ValueError):
-    """An id that cannot index the embedding matrix (negative, too large, or not an integer)."""
-
-
-def check_ids(idx, num_rows, what="id"):
-    """Return ``idx`` as an integer ndarray after checking every value lies in ``[0, num_rows)``.
-
-    numpy would silently wrap a negative id to the end of the matrix and raise an unhelpful
-    error for a float; here the offending value, its position and the row count are named.
-    """
-    if isinstance(idx, Ids):
-        if idx.checked_rows != num_rows:
-            check_ids(idx.array, num_rows, what)
-            idx.checked_rows = num_rows
-        return idx.array
-    if isinstance(idx, Variable):
-        idx = idx.data
-    idx = np.asarray(idx)
-    if idx.dtype.kind not in "iu":
-        flat = idx.ravel()
-        if flat.dtype.kind == "f":
-            nonint = flat[~(np.isfinite(flat) & (flat == np.round(flat)))]
-            flat = nonint if nonint.size else flat
-        example = flat[0].item() if flat.size else None
-        raise InvalidIdError(
-            f"{what}s must be integers, got a {idx.dtype} array with value {example!r} "
-            f"(V={num_rows}); convert whole numbers with .astype(np.int64)"
-        )
-    if idx.size:
-        lo, hi = idx.min(), idx.max()
-        if lo < 0 or hi >= num_rows:
-            bad = lo if lo < 0 else hi
-            pos = tuple(int(p) for p in np.argwhere(idx == bad)[0])
-            raise InvalidIdError(
-                f"{what} {int(bad)} at position {pos} is out of range for V={num_rows} rows "
-                f"(valid ids are 0..{num_rows - 1})"
-            )
-    return idx
 
 
 def _gather(W, idx):
