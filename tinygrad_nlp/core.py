@@ -515,6 +515,8 @@ def _dense(g, arrays):
 def _add(a, b):
     """Sum of two gradients: Variables add as graph nodes while recording, everything else as
     arrays (a gradient object's ``+`` with an ndarray gives an ndarray)."""
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return a + b
     va, vb = isinstance(a, Variable), isinstance(b, Variable)
     if va and vb and Config.enable_backprop:
         return a + b
@@ -554,6 +556,12 @@ def _output_grads(f, grads, arrays, retain_grad):
     return gys
 
 
+def _unrecorded_backward(f, gys):
+    """``f.backward`` on Variables wrapping the arrays ``gys``, its gradients unwrapped."""
+    gxs = f.backward(*[Variable(g) for g in gys])
+    return tuple(g.data if isinstance(g, Variable) else g for g in (gxs if type(gxs) is tuple else (gxs,)))
+
+
 def _run_backward(root, seed, retain_grad, create_graph):
     """Backward pass from ``root``; see ``Variable.backward``.
 
@@ -576,17 +584,25 @@ def _run_backward(root, seed, retain_grad, create_graph):
             f = heapq.heappop(heap)[2]
             if len(f.outputs) == 1:  # the common case, without _output_grads' bookkeeping
                 y = f.outputs[0]()
-                gys = (_dense(grads.pop(id(y)), arrays),)
+                gy = grads.pop(id(y))
+                if type(gy) is not np.ndarray:
+                    gy = _dense(gy, arrays)
                 if retain_grad:
-                    y.grad = Variable(gys[0]) if arrays else gys[0]
+                    y.grad = Variable(gy) if arrays else gy
+                if not arrays:
+                    gxs = f.backward(gy)
+                elif f.backward_arrays is not None:
+                    gxs = f.backward_arrays(gy)
+                else:
+                    gxs = _unrecorded_backward(f, (gy,))
             else:
                 gys = _output_grads(f, grads, arrays, retain_grad)
-            if not arrays:
-                gxs = f.backward(*gys)
-            elif f.backward_arrays is not None:
-                gxs = f.backward_arrays(*gys)
-            else:
-                gxs = f.backward(*[Variable(g) for g in gys])
+                if not arrays:
+                    gxs = f.backward(*gys)
+                elif f.backward_arrays is not None:
+                    gxs = f.backward_arrays(*gys)
+                else:
+                    gxs = _unrecorded_backward(f, gys)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
             inputs = f.inputs
@@ -597,8 +613,6 @@ def _run_backward(root, seed, retain_grad, create_graph):
             for x, gx in zip(inputs, gxs):
                 if gx is None or x.__class__ is _Constant:
                     continue
-                if arrays and isinstance(gx, Variable):
-                    gx = gx.data
                 if gx.shape != x.data.shape:
                     raise ValueError(f"{type(f).__name__}.backward returned a gradient of shape {gx.shape} "
                                      f"for an input of shape {x.data.shape}")
@@ -624,9 +638,13 @@ def _accumulate_leaf(x, gx):
             f"cannot compute a gradient for {label} of integer/bool dtype {x.data.dtype} "
             f"and shape {x.data.shape}: give it floating data (e.g. np.float32) or pass it as a plain ndarray"
         )
-    if _is_array(gx):
-        gx = Variable(gx if gx.dtype == x.data.dtype else gx.astype(x.data.dtype))
-    x.grad = gx if x.grad is None else _add(x.grad, gx)
+    prev = x.grad
+    if type(gx) is np.ndarray or isinstance(gx, np.generic):
+        if gx.dtype != x.data.dtype:
+            gx = gx.astype(x.data.dtype)
+        x.grad = Variable(gx if prev is None else (prev.data if isinstance(prev, Variable) else prev) + gx)
+    else:  # a Variable (recorded pass) or a gradient object
+        x.grad = gx if prev is None else _add(prev, gx)
 
 
 # Variable methods call into tinygrad_nlp.functions, which imports this module; the reference is
