@@ -8,6 +8,9 @@ import tinygrad_nlp.functions as F
 from tinygrad_nlp import Parameter, Variable, test_mode
 from tinygrad_nlp.gradcheck import gradient_check
 
+# Every test runs against both backend implementations (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("impl")
+
 rng = np.random.default_rng(1234)
 
 

@@ -9,6 +9,9 @@ import tinygrad_nlp.functions as F
 from tinygrad_nlp import Parameter, SparseRows, Variable, viz
 from tinygrad_nlp.gradcheck import directional_check, gradient_check
 
+# Every test runs against both backend implementations (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("impl")
+
 rng = np.random.default_rng(7)
 
 # ----- the seed document 002's example -----

@@ -6,10 +6,9 @@ value row each), which keeps a training step's cost proportional to the batch in
 vocabulary. Optimizers read ``rows``/``values`` and update those rows in place.
 
 Summing many gradient rows into few (``scatter_add_rows``) is the hot loop of every embedding
-backward. ``np.add.at`` does it one element at a time; here a compiled loop vectorised over H
-does it (:func:`tinygrad_nlp.kernels.scatter_sum`), or, with the JIT off, the ids become a
-sparse 0/1 matrix in compressed-column form multiplied with the rows by scipy's compiled sparse
-product, which streams through the gradient once (10-20x faster on 100,000 rows).
+backward. ``np.add.at`` does it one element at a time; here the backend's ``scatter_sum`` does
+it: a compiled loop vectorised over H, or, in the numpy backend, a product with a sparse 0/1
+matrix that streams through the gradient once (10-20x faster on 100,000 rows).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as _sp
 
-from tinygrad_nlp import _threads, kernels
+from tinygrad_nlp import _threads, backend
 from tinygrad_nlp.errors import TinygradNLPError
 
 __all__ = ["Ids", "InvalidIdError", "check_ids", "SparseRows", "scatter_add_rows", "scatter_add_dense", "sparse_matmul", "unique_inverse"]
@@ -130,47 +129,21 @@ def unique_inverse(ids):
     return unique.astype(np.int64, copy=False), inverse
 
 
-try:  # scipy's compiled kernels, called directly: building a matrix object costs ~0.2 ms a call
-    from scipy.sparse import _sparsetools as _kernels
-
-    _kernels.csc_matvecs, _kernels.csr_matvecs  # noqa: B018 - fail here if they moved
-except (ImportError, AttributeError):  # pragma: no cover - depends on the scipy version
-    _kernels = None
-
-
 def sparse_matmul(layout, shape, indptr, indices, data, X):
     """``A @ X`` for a sparse ``A`` of ``shape`` given by its compressed arrays.
 
     ``layout`` is "csc" (``indptr`` over columns) or "csr" (over rows); ``X`` is a dense
-    (shape[1], H) array of ``data``'s dtype. Uses scipy's compiled kernel directly when it can
-    (it runs without the GIL), else a regular scipy sparse matrix.
+    (shape[1], H) array. A convenience over scipy's sparse matrices; the embedding Functions
+    use the backend's gather and scatter primitives instead.
     """
-    n_row, n_col = shape
-    X = np.ascontiguousarray(X)
-    if _kernels is not None and X.dtype == data.dtype and indices.dtype == indptr.dtype:
-        out = np.zeros((n_row,) + X.shape[1:], dtype=X.dtype)
-        kernel = _kernels.csc_matvecs if layout == "csc" else _kernels.csr_matvecs
-        kernel(n_row, n_col, int(np.prod(X.shape[1:], dtype=np.int64)), indptr, indices, data, X.ravel(), out.ravel())
-        return out
     cls = _sp.csc_matrix if layout == "csc" else _sp.csr_matrix
-    return np.asarray(cls((data, indices, indptr), shape=shape) @ X)
+    return np.asarray(cls((data, indices, indptr), shape=shape) @ np.ascontiguousarray(X))
 
 
 def _column_product(row_of_each, num_rows, weights, group, values):
-    """(num_rows, n) CSC matrix with ``group`` entries per column (value row), times ``values``.
-
-    Column j holds the rows ``row_of_each[j*group:(j+1)*group]`` with entries ``weights`` (or
-    1), so each id adds its (weighted) value row to its output row.
-    """
-    nnz = row_of_each.size
-    n = nnz // group
-    dtype = values.dtype
-    data = np.ones(nnz, dtype=dtype) if weights is None else np.asarray(weights, dtype=dtype).ravel()
-    if kernels.fits_rows(values, row_of_each, data):
-        return kernels.scatter_sum(values, row_of_each, data, group, num_rows)
-    indptr = np.arange(0, nnz + 1, group, dtype=np.int64)
-    indices = row_of_each.astype(np.int64, copy=False)
-    return sparse_matmul("csc", (num_rows, n), indptr, indices, data, values)
+    """``out[r] = sum of weight * values[j // group]`` over the ids ``row_of_each[j] == r``."""
+    data = np.ones(row_of_each.size, dtype=values.dtype) if weights is None else np.asarray(weights, dtype=values.dtype)
+    return backend.ops.scatter_sum(values, row_of_each, data, group, num_rows)
 
 
 def _as_rows(values, n):

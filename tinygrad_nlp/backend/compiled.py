@@ -318,9 +318,8 @@ def _scatter_sum(values, ids, weights, group, out):
 
 
 def fits_rows(table, ids, weights=None):
-    """True when :func:`gather_rows` / :func:`gather_sum` / :func:`scatter_sum` can take these
-    arrays: ``table`` is a 2-D float32/float64 array, ``ids`` integers and ``weights`` (if any)
-    of its dtype."""
+    """True when the gather and scatter loops take these arrays: ``table`` is a 2-D
+    float32/float64 array, ``ids`` integers and ``weights`` (if any) of its dtype."""
     return (
         table.ndim == 2
         and table.dtype in (np.float32, np.float64)
@@ -337,6 +336,9 @@ def _raise_if_out_of_range(bad, flat_ids, num_rows):
 
 def gather_sum(table, ids, weights, group):
     """``out[n] = sum_c weights[n*group + c] * table[ids[n*group + c]]``: (len(ids) // group, H)."""
+    ids, weights = np.asarray(ids), np.asarray(weights)
+    if not fits_rows(table, ids, weights):
+        return _reference.gather_sum(table, ids, weights, group)
     out = np.zeros((ids.size // group, table.shape[1]), dtype=table.dtype)
     # The table is read in place whatever its layout (numba compiles a strided variant when
     # needed): copying it to rows would cost O(V) per call.
@@ -350,6 +352,8 @@ def gather_rows(table, ids):
     """``table[ids]`` for a 2-D ``table`` and integer ``ids`` of any shape, prefetching rows
     ahead (``np.take`` copies row after row and waits on each one that is not in cache)."""
     ids = np.asarray(ids)
+    if not fits_rows(table, ids):
+        return _reference.gather_rows(table, ids)
     out = np.empty(ids.shape + (table.shape[1],), dtype=table.dtype)
     flat = np.ascontiguousarray(ids).ravel()
     _raise_if_out_of_range(_gather_rows(table, flat, out.reshape(-1, table.shape[1])), flat, table.shape[0])
@@ -362,6 +366,8 @@ def gather_dot(table, ids, h):
     (``out`` has ``ids``' shape). Summed in vector lanes, so the last bits may differ from
     ``np.matmul``'s order (which is not numpy's own fixed order either: it is BLAS's)."""
     ids = np.asarray(ids)
+    if not (ids.size and fits_rows(table, ids, h)):
+        return _reference.gather_dot(table, ids, h)
     N = ids.shape[0]
     if h.shape != (N, table.shape[1]):
         raise ValueError(f"gather_dot: h must have shape ({N}, {table.shape[1]}), got {h.shape}")
@@ -373,6 +379,9 @@ def gather_dot(table, ids, h):
 
 def scatter_sum(values, ids, weights, group, num_rows):
     """``out[ids[k]] += weights[k] * values[k // group]`` for every k: a (num_rows, H) array."""
+    ids, weights = np.asarray(ids), np.asarray(weights)
+    if not fits_rows(values, ids, weights):
+        return _reference.scatter_sum(values, ids, weights, group, num_rows)
     out = np.zeros((num_rows, values.shape[1]), dtype=values.dtype)
     _scatter_sum(np.ascontiguousarray(values), np.ascontiguousarray(ids).ravel(),
                  np.ascontiguousarray(weights).ravel(), group, out)
@@ -414,3 +423,12 @@ def guided_search(cdf, guide, keys):
     out = np.empty(keys.shape, dtype=np.intp)
     _guided_search(cdf, guide, np.ascontiguousarray(keys).ravel(), out.ravel())
     return out
+
+
+def search_cdf(cdf, keys, cache):
+    """``np.searchsorted(cdf, keys, side="right")`` for keys in [0, 1), by the guide table
+    (built on the first call and kept in the caller's ``cache`` dict for this ``cdf``)."""
+    guide = cache.get("guide")
+    if guide is None:
+        guide = cache["guide"] = build_guide(cdf)
+    return guided_search(cdf, guide, keys)

@@ -95,4 +95,13 @@ def scatter_sum(values, ids, weights, group, num_rows):
 def search_cdf(cdf, keys, cache):
     """``np.searchsorted(cdf, keys, side="right")`` for keys in [0, 1) (a sampler's draw).
     ``cache`` is a dict the caller keeps per table (unused here)."""
-    return np.searchsorted(cdf, keys, side="right")
+    keys = np.asarray(keys)
+    if keys.size < 512:
+        return np.searchsorted(cdf, keys, side="right")
+    # Binary searches for sorted keys walk the table in order: 2-3x faster than for random keys
+    # (and far more at V = 1,000,000, where random probes miss the cache).
+    flat = keys.ravel()
+    order = np.argsort(flat)
+    idx = np.empty(flat.shape, dtype=np.intp)
+    idx[order] = np.searchsorted(cdf, flat[order], side="right")
+    return idx.reshape(keys.shape)

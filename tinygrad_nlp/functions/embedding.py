@@ -15,23 +15,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_nlp import kernels
+from tinygrad_nlp import backend
 from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.sparse import (  # noqa: F401 - check_ids and InvalidIdError are part of this module's API
-    Ids, InvalidIdError, SparseRows, check_ids, scatter_add_dense, scatter_add_rows, sparse_matmul,
+    Ids, InvalidIdError, SparseRows, check_ids, scatter_add_dense, scatter_add_rows,
 )
 
 __all__ = [
     "embedding", "embedding_bag", "embedding_dot", "check_ids", "InvalidIdError",
     "Embedding", "EmbeddingBag", "EmbeddingDot", "EmbeddingGrad",
 ]
-
-
-def _gather(W, idx):
-    """``W[idx]``: rows gathered by the compiled loop that prefetches ahead when it can."""
-    if idx.ndim and kernels.fits_rows(W, idx):
-        return kernels.gather_rows(W, idx)
-    return W.take(idx, axis=0) if idx.ndim else W[idx]
 
 
 def _unique_of(ids):
@@ -68,7 +61,7 @@ class Embedding(Function):
         self.idx, self.sparse, self.unique = idx, sparse, unique
 
     def forward(self, W):
-        return _gather(W, self.idx)
+        return backend.ops.gather_rows(W, self.idx)
 
     def backward_arrays(self, gy):
         W = self.inputs[0].data
@@ -104,16 +97,6 @@ def embedding(W, idx, sparse=False):
     return Embedding(idx, sparse, unique)(W)
 
 
-def _bag_product(idx, weights, W):
-    """``out[n] = sum_c weights[n, c] * W[idx[n, c]]`` as one CSR product (no (N, C, H) gather)."""
-    N, C = idx.shape
-    data = weights.ravel().astype(W.dtype, copy=False)
-    if kernels.fits_rows(W, idx, data):
-        return kernels.gather_sum(W, idx, data, C)
-    indptr = np.arange(0, N * C + 1, C, dtype=np.int64)
-    return sparse_matmul("csr", (N, W.shape[0]), indptr, idx.ravel().astype(np.int64, copy=False), data, W)
-
-
 def _bag_weights(idx, mode, dtype):
     C = idx.shape[1]
     value = 1.0 / C if mode == "mean" else 1.0
@@ -135,7 +118,7 @@ class EmbeddingBag(Function):
         self.idx, self.weights, self.sparse, self.unique = idx, weights, sparse, unique
 
     def forward(self, W):
-        return _bag_product(self.idx, self.weights, W)
+        return backend.ops.gather_sum(W, self.idx, self.weights, self.idx.shape[1])
 
     def backward_arrays(self, gy):
         W = self.inputs[0].data
@@ -200,30 +183,17 @@ class EmbeddingDot(Function):
         self.idx, self.sparse, self.unique = idx, sparse, unique
 
     def forward(self, W, h):
-        idx = self.idx
-        if idx.size and kernels.fits_rows(W, idx, h):
-            # Compiled: each score straight from W's row, no (N, K, H) array of gathered rows
-            # (13 MB per SkipGram step on PTB); backward gathers again for dh.
-            self.target_W = None
-            return kernels.gather_dot(W, idx, h)
-        target_W = _gather(W, idx)
-        self.target_W = target_W
-        if idx.ndim == 1:
-            return np.einsum("nh,nh->n", target_W, h)
-        return np.matmul(target_W, h[:, :, None])[..., 0]
+        # Each score straight from W's row: no (N, K, H) array of gathered rows (13 MB per
+        # SkipGram step on PTB) with the compiled backend.
+        return backend.ops.gather_dot(W, self.idx, h)
 
     def backward_arrays(self, gy):
         W, h = self.inputs[0].data, self.inputs[1].data
-        target_W, idx = self.target_W, self.idx
-        if target_W is None:  # compiled forward: dh[n] = sum_k gy[n, k] * W[idx[n, k]]
-            dh = kernels.gather_sum(W, idx, gy.astype(W.dtype, copy=False), idx.size // idx.shape[0])
-        elif idx.ndim == 1:
-            dh = gy[:, None] * target_W
-        else:
-            dh = np.matmul(gy[:, None, :], target_W)[:, 0, :]
+        idx = self.idx
+        group = 1 if idx.ndim == 1 else idx.shape[1]
+        dh = backend.ops.gather_sum(W, idx, gy.astype(W.dtype, copy=False), group)  # sum_k gy[n, k] W[idx[n, k]]
         # dW_target[n, k] = gy[n, k] * h[n], scattered to row idx[n, k]: a product of h with a
         # sparse matrix holding gy, so the (N, K, H) outer product is never materialised.
-        group = 1 if idx.ndim == 1 else idx.shape[1]
         if self.sparse:
             return _sparse_grad(idx, h, W.shape, weights=gy, group=group, unique=self.unique), dh
         return scatter_add_dense(idx, h, W.shape[0], weights=gy, group=group), dh

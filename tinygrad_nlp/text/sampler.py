@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from tinygrad_nlp import kernels
+from tinygrad_nlp import backend
 from tinygrad_nlp.text.contexts import check_corpus
 
 __all__ = ["UnigramSampler"]
@@ -31,7 +31,7 @@ class UnigramSampler:
 
     Sampling uses the cumulative table of ``p`` (built once, O(V)) and ``np.searchsorted`` on
     uniform draws, so a call costs O(B * sample_size * log V) whatever V is; with the compiled
-    kernels on, a guide table into the cumulative table (:func:`tinygrad_nlp.kernels.build_guide`)
+    backend (:mod:`tinygrad_nlp.backend`), a guide table into the cumulative table
     finds the same ids in expected O(1) per draw, nearly as fast at V = 1,000,000 as at 10,000.
     With ``exclude_target`` the target's interval of the table is cut out of the uniform draw, which
     samples the renormalised distribution directly; the rare draw that still lands on the target
@@ -91,7 +91,7 @@ class UnigramSampler:
         self._p = p
         self._cdf = cdf
         self._last = last
-        self._guide = None  # kernels.build_guide(cdf), made on the first compiled lookup
+        self._search_cache = {}  # what the backend keeps per table (the compiled one: a guide table)
         self.power = float(power)
         self.sample_size = int(sample_size)
         self.exclude_target = bool(exclude_target)
@@ -114,20 +114,7 @@ class UnigramSampler:
         )
 
     def _lookup(self, u):
-        if kernels.jit_enabled():
-            if self._guide is None:
-                self._guide = kernels.build_guide(self._cdf)
-            idx = kernels.guided_search(self._cdf, self._guide, u)
-        elif u.size >= 512:
-            # Binary searches for sorted keys walk the table in order: 2-3x faster than for
-            # random keys (and far more at V = 1,000,000, where random probes miss the cache).
-            flat = u.ravel()
-            order = np.argsort(flat)
-            idx = np.empty(flat.shape, dtype=np.intp)
-            idx[order] = np.searchsorted(self._cdf, flat[order], side="right")
-            idx = idx.reshape(u.shape)
-        else:
-            idx = np.searchsorted(self._cdf, u, side="right")
+        idx = backend.ops.search_cdf(self._cdf, u, self._search_cache)
         np.minimum(idx, self._last, out=idx)  # u is < 1, so this only guards against rounding
         return idx
 
