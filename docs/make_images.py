@@ -130,7 +130,7 @@ def model_images(out):
 
 
 def train_simple_cbow(steps=1000, batch_size=3, hidden=5, seed=0, report=None):
-    """Seed 000's experiment: SimpleCBOW, Adam(0.001), batches of 3 drawn at random.
+    """The book's SimpleCBOW example, Adam(0.001), batches of 3 drawn at random.
 
     Returns the list of per-step losses (1.95 at the start, about 0.6-0.7 after 1,000 steps).
     """

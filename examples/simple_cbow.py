@@ -1,4 +1,4 @@
-"""Seed 000's experiment: SimpleCBOW on "You say goodbye and I say hello.", written forward-only.
+"""The book's SimpleCBOW example on "You say goodbye and I say hello.", written forward-only.
 
 The study notes train the book's simple CBoW (two context words -> Embedding -> average ->
 MatMul -> softmax cross-entropy) with Adam on batches of 3 for 1,000 steps and print the loss

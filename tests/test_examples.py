@@ -42,7 +42,7 @@ def test_simple_cbow(tmp_path):
 
 
 def test_simple_cbow_defaults_reproduce_the_seed_curve(tmp_path):
-    """The full 1,000 steps of seed 000 take about a second: the loss falls from 1.95 to below 0.9."""
+    """The full 1,000 steps of the book's SimpleCBOW example take about a second: the loss falls from 1.95 to below 0.9."""
     out = run_example("simple_cbow.py", "--out", tmp_path / "run", cwd=tmp_path)
     final = float(out.split("final loss (mean of the last 100 steps): ")[1].split()[0])
     assert final < 0.9

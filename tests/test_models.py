@@ -1,4 +1,4 @@
-"""Models written forward-only: seed 000's SimpleCBOW, CBOW and SkipGram with negative sampling."""
+"""Models written forward-only: the book's SimpleCBOW, CBOW and SkipGram with negative sampling."""
 
 import os
 
@@ -28,7 +28,7 @@ def test_no_model_defines_backward():
 
 
 def test_simple_cbow_reproduces_the_seed_run():
-    """Seed 000: window 1, hidden 5, batch 3, Adam, 1,000 steps: loss 1.9459 -> about 0.7."""
+    """The book's SimpleCBOW example: window 1, hidden 5, batch 3, Adam, 1,000 steps: loss 1.9459 -> about 0.7."""
     corpus, word_to_id, _, contexts, target = seed_data()
     model = SimpleCBOW(len(word_to_id), 5, seed=0)
     opt = Adam().setup(model)
@@ -178,11 +178,11 @@ def test_cbow_dynamic_window_weights_follow_word2vec():
     # Columns are offsets -3, -2, -1, +1, +2, +3: distance d is kept with probability (4 - d) / 3.
     assert np.allclose(w.mean(axis=0), [1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3], atol=0.02)
     assert np.array_equal(w[:, :3], w[:, ::-1][:, :3])  # symmetric: both sides share one reach
-    extra = model.prepare_batch(contexts, target)
-    assert set(extra) == {"negatives", "weights", "ids"} and extra["weights"].shape == contexts.shape
-    loss = model(contexts, target, **extra)
-    h = F.embedding_bag(model.in_embed.W, contexts, weights=extra["weights"])
-    ref = F.negative_sampling_loss(h, model.out_embed.W, target, extra["negatives"])
+    batch = model.prepare(contexts, target)
+    assert batch.weights.shape == contexts.shape and batch.negatives.shape == (len(target), 5)
+    loss = model(contexts, target, batch=batch)
+    h = F.embedding_bag(model.in_embed.W, contexts, weights=batch.weights)
+    ref = F.negative_sampling_loss(h, model.out_embed.W, target, batch.negatives)
     assert float(loss.data) == pytest.approx(float(ref.data))
     assert "window" in model.random_generators() and "sampler" in model.random_generators()
 
@@ -191,18 +191,18 @@ def test_skipgram_dynamic_window_drops_far_pairs():
     corpus, contexts, target = make_ns_data(V=25, N=12, window=2)
     model = SkipGram(25, 6, 2, corpus, sample_size=3, seed=4, dynamic_window=True, dtype=np.float64)
     model.out_embed.W.data = np.random.default_rng(2).normal(size=(25, 6)) * 0.3
-    extra = model.prepare_batch(contexts, target)
-    weights = extra["weights"]
+    negatives = model.sample_negatives(contexts.reshape(-1))
+    weights = model.window_weights(len(target))
     keep = weights.reshape(-1) > 0
     assert 0 < keep.sum() < keep.size
-    loss = model(contexts, target, **extra)
+    loss = model(contexts, target, negatives=negatives, weights=weights)
     centres = np.repeat(target, 4)[keep]
     h = F.embedding(model.in_embed.W, centres)
-    ref = F.negative_sampling_loss(h, model.out_embed.W, contexts.reshape(-1)[keep], extra["negatives"][keep])
+    ref = F.negative_sampling_loss(h, model.out_embed.W, contexts.reshape(-1)[keep], negatives[keep])
     assert float(loss.data) == pytest.approx(float(ref.data) * keep.sum() / len(target))
-    all_kept = model(contexts, target, negatives=extra["negatives"], weights=np.ones_like(weights))
+    all_kept = model(contexts, target, negatives=negatives, weights=np.ones_like(weights))
     model.dynamic_window = False
-    assert float(all_kept.data) == pytest.approx(float(model(contexts, target, negatives=extra["negatives"]).data))
+    assert float(all_kept.data) == pytest.approx(float(model(contexts, target, negatives=negatives).data))
     model.dynamic_window = True
     from tinygrad_nlp.train import Trainer
 
@@ -212,21 +212,28 @@ def test_skipgram_dynamic_window_drops_far_pairs():
 
 
 @pytest.mark.parametrize("dynamic_window", [False, True])
-def test_skipgram_prepare_batch_sorts_the_kept_pairs_ids_ahead(dynamic_window):
-    """The ids a SkipGram step scatters into are checked and sorted in prepare_batch (the
-    Trainer's prefetch thread); the loss and gradients are those of the unprepared step."""
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+def test_a_prepared_batch_holds_sorted_checked_ids_and_gives_the_unprepared_step(cls, dynamic_window):
+    """The ids a step scatters into are checked and sorted by ``prepare`` (the Trainer's
+    prefetch thread); the loss and gradients are those of ``model(contexts, target)``."""
     corpus, contexts, target = make_ns_data(V=25, N=12, window=2)
-    model = SkipGram(25, 6, 2, corpus, sample_size=3, seed=4, dynamic_window=dynamic_window, dtype=np.float64)
+    model = cls(25, 6, 2, corpus, sample_size=3, seed=4, dynamic_window=dynamic_window, dtype=np.float64)
     model.out_embed.W.data = np.random.default_rng(2).normal(size=(25, 6)) * 0.3
-    extra = model.prepare_batch(contexts, target)
-    ids = extra["ids"]
-    keep = (extra["weights"].reshape(-1) > 0) if dynamic_window else np.ones(contexts.size, bool)
-    np.testing.assert_array_equal(ids["centres"].array, np.repeat(target, 4)[keep])
-    np.testing.assert_array_equal(ids["scored"].array[:, 0], contexts.reshape(-1)[keep])
-    np.testing.assert_array_equal(ids["scored"].array[:, 1:], extra["negatives"][keep])
-    assert ids["centres"].checked_rows == 25 and ids["centres"]._unique is not None
+    negatives = model.sample_negatives(model._positives(contexts, target))
+    weights = model.window_weights(len(target)) if dynamic_window else None
+    batch = model.prepare(contexts, target, negatives, weights)
+    keep = (weights.reshape(-1) > 0) if dynamic_window else np.ones(contexts.size, bool)
+    if cls is SkipGram:
+        np.testing.assert_array_equal(batch.inputs.array, np.repeat(target, 4)[keep])
+        np.testing.assert_array_equal(batch.scored.array[:, 0], contexts.reshape(-1)[keep])
+    else:
+        np.testing.assert_array_equal(batch.inputs.array, contexts)
+        np.testing.assert_array_equal(batch.scored.array[:, 0], target)
+    np.testing.assert_array_equal(batch.scored.array[:, 1:], batch.negatives)
+    for ids in batch.ids():
+        assert ids.checked_rows == 25 and ids._unique is not None
     grads = []
-    for kwargs in (extra, {k: v for k, v in extra.items() if k != "ids"}):
+    for kwargs in ({"batch": batch}, {"negatives": negatives, "weights": weights}):
         model.cleargrads()
         loss = model(contexts, target, **kwargs)
         loss.backward()
@@ -234,9 +241,34 @@ def test_skipgram_prepare_batch_sorts_the_kept_pairs_ids_ahead(dynamic_window):
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-12)
     np.testing.assert_allclose(grads[0][1], grads[1][1], rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(grads[0][2], grads[1][2], rtol=1e-12, atol=1e-15)
-    other = model.prepare_batch(contexts[::-1].copy(), target[::-1].copy())
-    with pytest.raises(ValueError, match=r"ids\['centres'\] must hold"):
-        model(contexts, target, **{**extra, "ids": other["ids"]})
+    other = model.prepare(contexts[::-1].copy(), target[::-1].copy())
+    with pytest.raises(ValueError, match="batch must be the one prepared from these"):
+        model(contexts, target, batch=other)
+    assert model.prepare_batch(contexts, target)["batch"].holds(contexts, target)
+
+
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+def test_given_negatives_are_checked_and_named(cls):
+    corpus, contexts, target = make_ns_data(V=25, N=12, window=2)
+    model = cls(25, 6, 2, corpus, sample_size=3, seed=0)
+    rows = len(target) if cls is CBOW else contexts.size
+    bad = np.zeros((rows, 3), np.int64)
+    bad[1, 2] = 25
+    with pytest.raises(InvalidIdError, match=r"negative id 25 at position \(1, 2\)"):
+        model(contexts, target, negatives=bad)
+    with pytest.raises(ValueError, match=rf"negatives must have shape \({rows}, K\)"):
+        model(contexts, target, negatives=np.zeros((rows + 1, 3), np.int64))
+
+
+def test_the_models_forward_is_the_maths_alone():
+    """CBOW's and SkipGram's forward take a prepared batch and are a few lines each."""
+    import inspect
+
+    for cls in (CBOW, SkipGram):
+        body = [line for line in inspect.getsource(cls.forward).splitlines()[1:]
+                if line.strip() and not line.strip().startswith(('"""', '#')) and '"""' not in line]
+        assert len(body) <= 8, body
+        assert list(inspect.signature(cls.forward).parameters) == ["self", "batch"]
 
 
 @pytest.mark.parametrize("cls", [CBOW, SkipGram])

@@ -21,7 +21,7 @@ def set_grad(p, g):
 
 
 def book_adam(params, grads, steps, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-7):
-    """The seed 000 Adam, run on a list of arrays."""
+    """The book's Adam, run on a list of arrays."""
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     for it in range(1, steps + 1):

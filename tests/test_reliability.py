@@ -1,4 +1,4 @@
-"""Reliability and safety (issue 6): loud, kind errors; no pickle; atomic writes; exact resume;
+"""Reliability and safety: loud, kind errors; no pickle; atomic writes; exact resume;
 steady memory. Cases already proven elsewhere are not repeated here: see the Reliability section
 of the README for the full map from guarantee to test. Property-based and fuzz tests live in
 test_properties.py.

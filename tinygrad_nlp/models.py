@@ -1,7 +1,7 @@
 """word2vec models written forward-only: the loss is a composition of Functions, and backprop
 comes from the engine (no model defines ``backward``).
 
-* ``SimpleCBOW`` - seed 000: context embeddings averaged, a dense output layer, softmax
+* ``SimpleCBOW`` - the book's simple CBoW: context embeddings averaged, a dense output layer, softmax
   cross-entropy over the whole vocabulary (for tiny corpora and teaching).
 * ``CBOW`` - negative sampling: the averaged context vector scores the target word and K sampled
   negatives with ``EmbeddingDot``; a sigmoid cross-entropy turns the scores into a loss.
@@ -82,7 +82,7 @@ def _check_batch(contexts, target, window_size, vocab_size, target_ids=True):
 
 
 class SimpleCBOW(Model):
-    """Seed 000's simple CBoW: average the context embeddings, score every word, softmax loss.
+    """The book's simple CBoW: average the context embeddings, score every word, softmax loss.
 
     Args:
         vocab_size: V. hidden_size: H. window_size: contexts per side (the seed uses 1).
@@ -173,18 +173,71 @@ class _NegativeSamplingModel(Model):
         """(N, K) negative ids for the (N,) positive ids (each differs from its row's positive)."""
         return self.sampler.get_negative_sample(np.asarray(positives))
 
-    def prepare_batch(self, contexts, target):
-        """The extra inputs of one step, made ahead by a data pipeline (the Trainer's prefetch
-        thread): negatives, window weights, and the step's ids checked and sorted as
-        :class:`~tinygrad_nlp.sparse.Ids` so the backward pass can reuse that work."""
-        # Checked first, so that a bad id is named as a context or target id of the batch.
+    # ----- the data pipeline: what a step needs besides the weights, made ahead -----
+    def prepare(self, contexts, target, negatives=None, weights=None):
+        """A :class:`SamplingBatch` of ``(contexts, target)``: ids checked (a bad one is named
+        as a context or target id), negatives drawn and window weights drawn unless given, and
+        the ids the backward pass sums by sorted, once. The Trainer calls this in its prefetch
+        thread, so that work overlaps the previous step."""
         context_ids, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
         contexts = context_ids.array
-        extra = {"negatives": self.sample_negatives(self._positives(contexts, target))}
-        if self.dynamic_window:
-            extra["weights"] = self.window_weights(len(target))
-        extra["ids"] = self._prepare_ids(context_ids, target, extra["negatives"], extra.get("weights"))
-        return extra
+        if negatives is None:
+            negatives = self.sample_negatives(self._positives(contexts, target))
+        if weights is None and self.dynamic_window:
+            weights = self.window_weights(len(target))
+        if weights is not None:
+            weights = np.asarray(weights)
+            if weights.shape != contexts.shape:
+                raise ValueError(f"weights of shape {weights.shape} must match contexts of shape {contexts.shape}")
+        batch = self._batch(context_ids, target, np.asarray(negatives), weights)
+        if self.in_embed.sparse or self.out_embed.sparse:
+            for ids in batch.ids():
+                ids.unique_inverse()  # the sort the sparse backward needs, done here
+        return batch
+
+    def prepare_batch(self, contexts, target):
+        """``{"batch": self.prepare(contexts, target)}``: the keyword the Trainer passes to
+        ``model(contexts, target, batch=...)`` for a batch prepared in its prefetch thread."""
+        return {"batch": self.prepare(contexts, target)}
+
+    def __call__(self, contexts, target, negatives=None, weights=None, batch=None):
+        """The loss of a batch: ``model(contexts, target)``, optionally with given ``negatives``
+        and window ``weights``, or with the ``batch`` a data pipeline prepared from them."""
+        if batch is None:
+            batch = self.prepare(contexts, target, negatives, weights)
+        elif not batch.holds(contexts, target):
+            raise ValueError("batch must be the one prepared from these contexts and targets")
+        return self.forward(batch)
+
+
+class SamplingBatch:
+    """One step of a negative-sampling model, prepared: ids as checked (and sorted)
+    :class:`~tinygrad_nlp.sparse.Ids`, the negatives, and what the model scores.
+
+    ``contexts`` (N, 2w) Ids and ``target`` (N,) are the batch; ``negatives`` (rows, K);
+    ``weights`` (N, 2w) or None. ``inputs`` are the ids whose rows of ``W_in`` are gathered
+    (CBOW: the contexts; SkipGram: each kept pair's centre word), ``positives`` the ids scored as
+    positives and ``scored`` the Ids ``[positives | negatives]``; ``scale`` turns the loss
+    averaged over scored rows into the model's (1 for CBOW)."""
+
+    __slots__ = ("contexts", "target", "negatives", "weights", "inputs", "positives", "scored", "scale")
+
+    def __init__(self, contexts, target, negatives, weights, inputs, positives, scored, scale=1.0):
+        self.contexts, self.target, self.negatives, self.weights = contexts, target, negatives, weights
+        self.inputs, self.positives, self.scored, self.scale = inputs, positives, scored, scale
+
+    def ids(self):
+        """The Ids whose gradient rows are summed by id in the backward pass."""
+        return (self.inputs, self.scored)
+
+    def holds(self, contexts, target):
+        """True when this batch was prepared from ``contexts`` and ``target``."""
+        mine = self.contexts.array
+        return ((mine is contexts or np.array_equal(mine, contexts))
+                and (self.target is target or np.array_equal(self.target, target)))
+
+    def __repr__(self):
+        return f"SamplingBatch(rows={len(self.target)}, scored={self.scored.shape})"
 
 
 class CBOW(_NegativeSamplingModel):
@@ -201,33 +254,23 @@ class CBOW(_NegativeSamplingModel):
     raises analogy accuracy from about 4.6 % to 5.5 %.
     """
 
+    def forward(self, batch):
+        """The loss of a prepared :class:`SamplingBatch`: average the context rows, then score
+        the target against the negatives."""
+        h = self.in_embed.bag(batch.inputs, mode="mean", weights=batch.weights)
+        h.name = "h"
+        loss = F.negative_sampling_loss(h, self.out_embed.W, batch.positives, batch.negatives,
+                                        sparse=self.out_embed.sparse, scored=batch.scored)
+        loss.name = "loss"
+        return loss
+
     @staticmethod
     def _positives(contexts, target):
         return target
 
-    def _prepare_ids(self, context_ids, target, negatives, weights=None):
-        V = self.vocab_size
-        scored = np.concatenate([target[:, None], np.asarray(negatives)], axis=1)
-        return {"contexts": context_ids.prepare(V), "scored": Ids(scored).prepare(V)}
-
-    def forward(self, contexts, target, negatives=None, weights=None, ids=None):
-        ids = ids or {}
-        prepared = ids.get("contexts")
-        if prepared is not None:
-            if prepared.array is not contexts and not np.array_equal(prepared.array, contexts):
-                raise ValueError("ids['contexts'] must hold the batch's contexts")
-            contexts = prepared  # checked and sorted ahead: reused, not redone
-        contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
-        if negatives is None:
-            negatives = self.sample_negatives(target)
-        if weights is None and self.dynamic_window:
-            weights = self.window_weights(len(target))
-        h = self.in_embed.bag(contexts, mode="mean", weights=weights)
-        h.name = "h"
-        loss = F.negative_sampling_loss(h, self.out_embed.W, target, negatives, sparse=self.out_embed.sparse,
-                                        scored=ids.get("scored"))
-        loss.name = "loss"
-        return loss
+    def _batch(self, context_ids, target, negatives, weights):
+        scored = _scored(target, negatives, self.vocab_size)
+        return SamplingBatch(context_ids, target, negatives, weights, context_ids, target, scored)
 
 
 class SkipGram(_NegativeSamplingModel):
@@ -241,54 +284,46 @@ class SkipGram(_NegativeSamplingModel):
     weight 0 are left out).
     """
 
+    def forward(self, batch):
+        """The loss of a prepared :class:`SamplingBatch`: each kept pair's centre vector scores
+        its context word against the negatives; summed over context positions, as the book does."""
+        h = self.in_embed(batch.inputs)
+        h.name = "h"
+        loss = F.negative_sampling_loss(h, self.out_embed.W, batch.positives, batch.negatives,
+                                        sparse=self.out_embed.sparse, scored=batch.scored)
+        loss = loss * batch.scale  # the loss averages over pairs; the book sums over positions
+        loss.name = "loss"
+        return loss
+
     @staticmethod
     def _positives(contexts, target):
         return contexts.reshape(-1)
 
-    def _pairs(self, contexts, target, negatives, weights):
-        """``(centres, positives, negatives)`` of the batch's (target, context) pairs, one row per
-        pair in row-major order, without the pairs a 0 in ``weights`` leaves out."""
-        C = contexts.shape[1]
-        positives, centres = contexts.reshape(-1), np.repeat(target, C)
-        if weights is not None:
+    def _batch(self, context_ids, target, negatives, weights):
+        contexts = context_ids.array
+        positives, centres = contexts.reshape(-1), np.repeat(target, contexts.shape[1])
+        if negatives.ndim != 2 or negatives.shape[0] != positives.size:
+            raise ValueError(f"negatives must have shape ({positives.size}, K): one row per (target, context) pair, "
+                             f"got {negatives.shape}")
+        if weights is not None:  # pairs with weight 0 are left out
             keep = weights.reshape(-1) > 0
             positives, negatives, centres = positives[keep], negatives[keep], centres[keep]
-        return centres, positives, negatives
+        centre_ids = Ids(centres)
+        centre_ids.checked_rows = self.vocab_size  # copies of checked target ids
+        scored = _scored(positives, negatives, self.vocab_size)
+        scale = float(positives.size / max(len(target), 1))
+        return SamplingBatch(context_ids, target, negatives, weights, centre_ids, positives, scored, scale)
 
-    def _prepare_ids(self, context_ids, target, negatives, weights=None):
-        centres, positives, negatives = self._pairs(context_ids.array, target, np.asarray(negatives), weights)
-        V = self.vocab_size
-        scored = np.concatenate([positives[:, None], negatives], axis=1)
-        return {"centres": Ids(centres).prepare(V), "scored": Ids(scored).prepare(V)}
 
-    def forward(self, contexts, target, negatives=None, weights=None, ids=None):
-        contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size)
-        contexts = contexts.array
-        N = contexts.shape[0]
-        if negatives is None:
-            negatives = self.sample_negatives(contexts.reshape(-1))
-        negatives = np.asarray(negatives)
-        if weights is None and self.dynamic_window:
-            weights = self.window_weights(N)
-        if weights is not None:
-            weights = np.asarray(weights)
-            if weights.shape != contexts.shape:
-                raise ValueError(f"weights of shape {weights.shape} must match contexts of shape {contexts.shape}")
-        centres, positives, negatives = self._pairs(contexts, target, negatives, weights)
-        ids = ids or {}
-        prepared = ids.get("centres")
-        if prepared is not None:  # checked and sorted ahead (prepare_batch): reused, not redone
-            if not np.array_equal(prepared.array, centres):
-                raise ValueError("ids['centres'] must hold the centre word of each kept pair of the batch")
-            centres = prepared
-        h = self.in_embed(centres)  # the target's vector, gathered once per kept pair
-        h.name = "h"
-        loss = F.negative_sampling_loss(h, self.out_embed.W, positives, negatives, sparse=self.out_embed.sparse,
-                                        scored=ids.get("scored"))
-        # negative_sampling_loss averages over the pairs; the book sums over context positions.
-        loss = loss * float(positives.size / max(N, 1))
-        loss.name = "loss"
-        return loss
+def _scored(positives, negatives, num_rows):
+    """``[positives | negatives]`` as checked Ids (the positives are checked already; a bad
+    negative is named as one)."""
+    if negatives.ndim != 2 or negatives.shape[0] != positives.shape[0]:
+        raise ValueError(f"negatives must have shape ({positives.shape[0]}, K), got {negatives.shape}")
+    F.check_ids(negatives, num_rows, what="negative id")
+    scored = Ids(np.concatenate([positives[:, None], negatives], axis=1))
+    scored.checked_rows = num_rows
+    return scored
 
 
 def nearest_words(model, id_to_word, query, topn=5):

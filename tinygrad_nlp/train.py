@@ -123,8 +123,9 @@ class Trainer:
 
     Args:
         model: a :class:`~tinygrad_nlp.models.Model` (e.g. CBOW); if it has
-            ``prepare_batch(contexts, target) -> dict`` (CBOW and SkipGram draw their negatives
-            there) that work happens in the prefetch thread.
+            ``prepare_batch(contexts, target) -> dict`` of keywords for ``model(contexts,
+            target, **keywords)`` (CBOW and SkipGram prepare a whole ``SamplingBatch`` there:
+            negatives, window, checked and sorted ids) that work happens in the prefetch thread.
         optimizer: an optimizer already ``setup`` with the model.
         progress: show a progress bar (tqdm) with the running loss and targets/s.
         eval_fn: optional ``eval_fn(model, epoch) -> dict`` called after every epoch; results

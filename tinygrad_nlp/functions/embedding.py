@@ -175,7 +175,7 @@ class EmbeddingDot(Function):
     """Row-wise dot products of gathered rows with hidden vectors.
 
     ``idx`` (N,) gives ``out[n] = W[idx[n]] . h[n]``; ``idx`` (N, K) gives
-    ``out[n, k] = W[idx[n, k]] . h[n]``. Backward (seed 002): ``dh = dout * W_target`` (summed
+    ``out[n, k] = W[idx[n, k]] . h[n]``. Backward (the book's derivation): ``dh = dout * W_target`` (summed
     over k) and ``dW_target = dout * h``, scattered back into ``W`` by id.
     """
 
