@@ -283,9 +283,6 @@ class Cos(Function):
     def backward(self, gy):
         return gy * -sin(self.inputs[0])
 
-    def backward_arrays(self, gy):
-        return gy * -np.sin(self.inputs[0].data)
-
 
 def cos(x):
     """Element-wise cosine of a Variable/array of any shape (float); same shape and dtype."""
@@ -383,10 +380,6 @@ class Clip(Function):
         x = self.inputs[0].data
         mask = (x >= self.x_min) & (x <= self.x_max)
         return gy * mask.astype(gy.dtype)
-
-    def backward_arrays(self, gy):
-        x = self.inputs[0].data
-        return gy * ((x >= self.x_min) & (x <= self.x_max))
 
 
 def clip(x, x_min, x_max):

@@ -232,9 +232,6 @@ class Concat(Function):
     def backward(self, gy):
         return tuple(get_item(gy, index) for index in self._slices(gy.ndim))
 
-    def backward_arrays(self, gy):
-        return tuple(gy[index] for index in self._slices(gy.ndim))
-
 
 def concat(xs, axis=0):
     """Join a sequence of Variables/arrays along an existing ``axis``."""
@@ -261,10 +258,6 @@ class Stack(Function):
     def backward(self, gy):
         axis = self.axis % gy.ndim
         return tuple(get_item(gy, (slice(None),) * axis + (i,)) for i in range(len(self.inputs)))
-
-    def backward_arrays(self, gy):
-        axis = self.axis % gy.ndim
-        return tuple(gy[(slice(None),) * axis + (i,)] for i in range(len(self.inputs)))
 
 
 def stack(xs, axis=0):
