@@ -76,6 +76,7 @@ def test_lm_resume_continues_exactly(corpus, tmp_path):
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--tie-weights", "--hidden", "9"], "--tie-weights needs --wordvec equal to --hidden"),
     (["--time-size", "0"], "--time-size must be positive"),
+    (["--max-steps", "0"], "--max-steps must be positive"),
 ])
 def test_lm_train_names_a_bad_flag(corpus, tmp_path, capsys, args, message):
     assert train(corpus, tmp_path, *args) == 2
@@ -89,3 +90,10 @@ def test_lm_generate_and_evaluate_name_bad_input(run_dir, tmp_path, capsys):
     assert "no such run directory" in capsys.readouterr().err
     assert main(["lm", "evaluate", str(run_dir), "--corpus", str(tmp_path / "missing.txt")]) == 2
     assert "missing.txt not found" in capsys.readouterr().err
+
+
+def test_lm_train_max_steps_trains_the_first_windows_only(corpus, tmp_path):
+    assert train(corpus, tmp_path, "--epochs", "1", "--max-steps", "3") == 0
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # 3 windows of 2 streams x 5 words.
+    assert summary["max_steps"] == 3 and summary["words_trained"] == 30

@@ -125,6 +125,7 @@ def cmd_lm_train(args):
     for name in ("layers", "wordvec", "hidden", "epochs", "batch_size", "time_size", "lr"):
         _positive(name.replace("_", "-"), s[name])
     _positive("clip-norm", s["clip_norm"])
+    _positive("max-steps", args.max_steps)
     if not 0 <= s["dropout"] < 1:
         raise ValueError(f"--dropout must be in [0, 1), got {s['dropout']}")
     if s["tie_weights"] and s["wordvec"] != s["hidden"]:
@@ -153,19 +154,19 @@ def cmd_lm_train(args):
     trainer = LMTrainer(model, optimizer, progress=not args.quiet)
     trainer.fit(train, max_epoch=s["epochs"], batch_size=s["batch_size"], time_size=s["time_size"],
                 valid_corpus=valid, schedule=s["schedule"], decay_factor=s["decay"], decay_after=s["decay_after"],
-                checkpoint_dir=out, resume=args.resume)
+                checkpoint_dir=out, resume=args.resume, max_steps=args.max_steps)
     for r in trainer.history["eval"]:
         valid_text = f", valid perplexity {r['valid_perplexity']:.2f}" if "valid_perplexity" in r else ""
         _print(f"  epoch {r['epoch']}: train perplexity {r['train_perplexity']:.2f}{valid_text}, next lr {r['lr']:g}")
     model.save_weights(os.path.join(out, "weights.npz"))
     summary = {"corpus": args.corpus, "tokens": int(len(train)), **config, **{k: s[k] for k in LM_DEFAULTS},
-               "seed": args.seed, "epochs_done": trainer.epoch,
+               "seed": args.seed, "max_steps": args.max_steps, "epochs_done": trainer.epoch,
                "train_perplexity": trainer.history["eval"][-1]["train_perplexity"]}
     if valid is not None:
         summary["valid_perplexity"] = perplexity(model, valid)
     if test is not None:
         summary["test_perplexity"] = perplexity(model, test)
-    summary.update(train_seconds=round(trainer.seconds, 2), wall_seconds=round(time.perf_counter() - t_start, 2),
+    summary.update(words_trained=trainer.targets_seen, train_seconds=round(trainer.seconds, 2), wall_seconds=round(time.perf_counter() - t_start, 2),
                    words_per_second=round(trainer.words_per_second), history=trainer.history["eval"])
     plot_path = os.path.join(out, "perplexity.png")
     try:
@@ -274,6 +275,8 @@ def add_lm_parser(sub):
     p.add_argument("--decay-after", dest="decay_after", type=int, default=None)
     p.add_argument("--init-scale", dest="init_scale", type=float, default=None,
                    help="initialise every weight from U(-s, s) (default: the book's initialisation)")
+    p.add_argument("--max-steps", dest="max_steps", type=int, default=None,
+                   help="train each epoch on its first N windows only (a quick look at a big model)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/lm", help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")

@@ -592,7 +592,12 @@ class LMTrainer(Trainer):
         super().__init__(model, optimizer, progress=progress)
 
     def fit(self, corpus, max_epoch=1, batch_size=20, time_size=35, valid_corpus=None, schedule="constant",
-            decay_factor=4.0, decay_after=0, eval_batch_size=10, checkpoint_dir=None, resume=False, callback=None):
+            decay_factor=4.0, decay_after=0, eval_batch_size=10, checkpoint_dir=None, resume=False, callback=None,
+            max_steps=None):
+        """Train for ``max_epoch`` more epochs (with ``resume=True``: until ``max_epoch`` in total).
+
+        ``max_steps`` trains each epoch on its first windows only (a quick look at a big model).
+        """
         if schedule not in LR_SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(LR_SCHEDULES)}, got {schedule!r}")
         if schedule == "plateau" and valid_corpus is None:
@@ -604,6 +609,10 @@ class LMTrainer(Trainer):
         if max_epoch < 1:
             raise ValueError(f"max_epoch must be >= 1, got {max_epoch}")
         windows = stream_windows(corpus, batch_size, time_size)
+        if max_steps is not None:
+            if max_steps < 1:
+                raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+            windows = windows[:max_steps]
         if valid_corpus is not None:
             stream_windows(valid_corpus, eval_batch_size, time_size)  # fail now, not after an epoch
         if resume:
