@@ -152,7 +152,7 @@ def train_simple_cbow(steps=1000, batch_size=3, hidden=5, seed=0, report=None):
 
 
 def save_loss_plot(losses, path, title):
-    """A small PNG of per-step losses with a moving average (the seed's plot, annotated)."""
+    """A small PNG of per-step losses with a moving average (the book's plot, annotated)."""
     import matplotlib
 
     matplotlib.use("Agg")

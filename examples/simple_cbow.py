@@ -29,7 +29,7 @@ TEXT = "You say goodbye and I say hello."
 
 
 def save_loss_curve(losses, path):
-    """The seed's plot of the loss per step, with a moving average on top."""
+    """The book's plot of the loss per step, with a moving average on top."""
     try:
         import matplotlib
 

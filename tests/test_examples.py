@@ -33,7 +33,7 @@ def test_simple_cbow(tmp_path):
     lines = [line for line in out.splitlines() if line.startswith("Epoch ")]
     assert [line.split(",")[0] for line in lines] == ["Epoch 0", "Epoch 100", "Epoch 200"]
     first = float(lines[0].rsplit(" ", 1)[1])
-    assert abs(first - 1.9459) < 0.01  # log 7, as in the seed's first line
+    assert abs(first - 1.9459) < 0.01  # log 7, as in the book's first line
     assert "you ___ goodbye" in out
     for name in ("loss.png", "graph.svg"):
         assert (tmp_path / "run" / name).stat().st_size > 1000

@@ -43,7 +43,7 @@ def test_simple_cbow_reproduces_the_seed_run():
         losses.append(float(loss.data))
     # The weights start at 0.01 * N(0, 1): every word is equally likely, loss = ln 7 = 1.9459 (seed: 1.94587).
     assert losses[0] == pytest.approx(np.log(7), abs=2e-3)
-    assert np.mean(losses[-100:]) < 1.1  # the seed's curve is at 0.96 at step 800 and 0.71 at step 900
+    assert np.mean(losses[-100:]) < 1.1  # the book's curve is at 0.96 at step 800 and 0.71 at step 900
     assert np.mean(losses[-100:]) < np.mean(losses[:100]) - 0.7
     assert model.word_vecs.shape == (7, 5) and model.word_vecs.dtype == np.float32
 

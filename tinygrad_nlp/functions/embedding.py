@@ -1,10 +1,10 @@
 """Embedding lookups, the word2vec building blocks.
 
-* ``embedding(W, idx)`` gathers rows ``W[idx]`` (the seed's Embedding layer). Its backward
+* ``embedding(W, idx)`` gathers rows ``W[idx]`` (the book's Embedding layer). Its backward
   scatter-adds the output gradient into ``W``'s rows, summing repeated ids.
 * ``embedding_bag(W, idx)`` gathers and averages (or sums) the rows of each row of ``idx`` in one
   node: CBoW's "average the context vectors" without materialising the (N, C, H) gather.
-* ``embedding_dot(W, h, idx)`` scores ``out[n] = W[idx[n]] . h[n]`` (the seed's EmbeddingDot):
+* ``embedding_dot(W, h, idx)`` scores ``out[n] = W[idx[n]] . h[n]`` (the book's EmbeddingDot):
   with ``idx`` of shape (N, K) one node scores a positive and its negatives at once.
 
 With ``sparse=True`` the gradient of ``W`` is a :class:`~tinygrad_nlp.sparse.SparseRows` holding

@@ -90,7 +90,7 @@ def _check_labels(x_shape, t):
     t = t.data if isinstance(t, Variable) else np.asarray(t)
     C = x_shape[-1]
     if t.shape == x_shape and len(x_shape) > 0:
-        # Probabilities or one-hot rows (the seed's convert_one_hot gives int32 ones).
+        # Probabilities or one-hot rows (the book's convert_one_hot gives int32 ones).
         if t.dtype.kind not in "fiub":
             raise ValueError(f"softmax_cross_entropy: target rows must be numbers, got dtype {t.dtype}")
         if t.dtype.kind != "f":

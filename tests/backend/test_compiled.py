@@ -1,4 +1,5 @@
-"""The compiled optimizer kernels against the numpy code they replace, and their all-or-nothing writes."""
+"""tinygrad_nlp.backend.compiled against the numpy backend it must match: optimizer updates (all or
+nothing), gathers, scatters and the sampler's search; and the switch between them."""
 
 import os
 import subprocess

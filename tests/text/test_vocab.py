@@ -1,8 +1,4 @@
-"""tinygrad_nlp.text: preprocess, context windows and the Vocabulary.
-
-Sampling is tested in test_text_sampling.py, file loaders in test_text_corpora.py and the demo
-corpus in test_text_demo.py.
-"""
+"""tinygrad_nlp.text.vocab: the Vocabulary, its orders, unknown words and its JSON file."""
 
 import json
 import os
@@ -12,124 +8,13 @@ import pytest
 
 from tinygrad_nlp.text import Vocabulary, create_contexts_target, preprocess, tokenize
 
-SEED_TEXT = "You say goodbye and I say hello."
+BOOK_TEXT = "You say goodbye and I say hello."
 
 
 # ----- preprocess -----
 
-def test_preprocess_matches_the_book_example():
-    corpus, word_to_id, id_to_word = preprocess(SEED_TEXT)
-    assert corpus.dtype == np.int32 and corpus.ndim == 1
-    assert corpus.tolist() == [0, 1, 2, 3, 4, 1, 5, 6]
-    assert word_to_id == {"you": 0, "say": 1, "goodbye": 2, "and": 3, "i": 4, "hello": 5, ".": 6}
-    assert id_to_word == {i: w for w, i in word_to_id.items()}
-    assert isinstance(id_to_word, dict) and id_to_word[0] == "you"
-
-
-def test_preprocess_splits_on_any_whitespace():
-    messy = "  You  say\tgoodbye\n\nand I   say hello.\n"
-    assert preprocess(messy)[0].tolist() == preprocess(SEED_TEXT)[0].tolist()
-    assert "" not in preprocess(messy)[1]
-
-
-def test_preprocess_splits_every_period_and_lowercases():
-    assert tokenize("Hi.Bye. OK") == ["hi", ".", "bye", ".", "ok"]
-    assert tokenize("Hi. Bye", lowercase=False, split_period=False) == ["Hi.", "Bye"]
-
-
-def test_preprocess_empty_text_gives_empty_int32_corpus():
-    corpus, word_to_id, id_to_word = preprocess(" \n ")
-    assert corpus.dtype == np.int32 and corpus.shape == (0,)
-    assert word_to_id == {} and id_to_word == {}
-
-
-def test_preprocess_rejects_bytes():
-    with pytest.raises(TypeError, match="bytes"):
-        preprocess(b"you say")
-
-
-# ----- create_contexts_target -----
-
-def test_contexts_target_book_values_window_1():
-    corpus, _, _ = preprocess(SEED_TEXT)
-    contexts, target = create_contexts_target(corpus, window_size=1)
-    assert contexts.dtype == np.int32 and target.dtype == np.int32
-    assert contexts.tolist() == [[0, 2], [1, 3], [2, 4], [3, 1], [4, 5], [1, 6]]
-    assert target.tolist() == [1, 2, 3, 4, 1, 5]
-
-
-def _loop_reference(corpus, w):
-    """The book's loop, written out plainly."""
-    contexts, target = [], []
-    for i in range(w, len(corpus) - w):
-        contexts.append([corpus[i + k] for k in range(-w, w + 1) if k != 0])
-        target.append(corpus[i])
-    return np.array(contexts), np.array(target)
-
-
-@pytest.mark.parametrize("window_size", [1, 2, 3, 4, 5])
-def test_contexts_target_equals_loop_reference(window_size):
-    rng = np.random.default_rng(window_size)
-    for length in (2 * window_size + 1, 2 * window_size + 2, 37, 500):
-        corpus = rng.integers(0, 50, size=length)  # int64 input
-        contexts, target = create_contexts_target(corpus, window_size)
-        ref_c, ref_t = _loop_reference(corpus, window_size)
-        assert contexts.shape == (length - 2 * window_size, 2 * window_size)
-        assert target.shape == (length - 2 * window_size,)
-        assert contexts.dtype == np.int32 and target.dtype == np.int32
-        np.testing.assert_array_equal(contexts, ref_c)
-        np.testing.assert_array_equal(target, ref_t)
-
-
-def test_contexts_target_outputs_do_not_alias_the_corpus():
-    corpus = np.arange(10, dtype=np.int32)
-    contexts, target = create_contexts_target(corpus, 2)
-    contexts[:] = -1
-    target[:] = -1
-    assert corpus.tolist() == list(range(10))
-    assert contexts.flags.writeable and target.flags.writeable
-
-
-def test_contexts_target_accepts_numpy_integer_window():
-    contexts, _ = create_contexts_target(np.arange(7), np.int64(3))
-    assert contexts.tolist() == [[0, 1, 2, 4, 5, 6]]
-
-
-@pytest.mark.parametrize(
-    "corpus, window, match",
-    [
-        (np.arange(10), 0, "window_size must be >= 1, got 0"),
-        (np.arange(10), -2, "got -2"),
-        (np.arange(10), 1.5, "integer, got 1.5"),
-        (np.arange(10), "2", "integer, got '2'"),
-        (np.arange(10), True, "integer, got True"),
-        (np.zeros(0, dtype=np.int32), 1, "empty"),
-        (np.arange(4), 2, r"4 word ids, fewer than 2 \* window_size \+ 1 = 5"),
-        (np.arange(2), 1, "2 word ids"),
-        (np.arange(12).reshape(3, 4), 1, r"1-D.*\(3, 4\)"),
-        (np.array([0.0, 1.0, 2.0]), 1, "integer word ids, got dtype float64"),
-        (np.array([0, -3, 2, 1]), 1, r"negative word id \(-3\)"),
-    ],
-)
-def test_contexts_target_errors_name_the_value(corpus, window, match):
-    with pytest.raises(ValueError, match=match):
-        create_contexts_target(corpus, window)
-
-
-# ----- Vocabulary -----
 
 TOKENS = "the cat sat on the mat the dog sat on the log a cat".split()
-
-
-def test_vocabulary_first_order_matches_preprocess_ids():
-    corpus, word_to_id, _ = preprocess(SEED_TEXT)
-    vocab = Vocabulary.build(tokenize(SEED_TEXT))
-    assert vocab.word_to_id == word_to_id
-    assert vocab.id_to_word == ["you", "say", "goodbye", "and", "i", "hello", "."]
-    assert vocab.counts.dtype == np.int64 and vocab.counts.tolist() == [1, 2, 1, 1, 1, 1, 1]
-    np.testing.assert_array_equal(vocab.encode(tokenize(SEED_TEXT)), corpus)
-    assert vocab.unk is None and vocab.unk_id is None  # nothing dropped: no <unk> added
-    assert len(vocab) == 7 and "say" in vocab and "<unk>" not in vocab
 
 
 def test_vocabulary_frequency_order_breaks_ties_by_first_appearance():

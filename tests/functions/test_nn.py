@@ -1,0 +1,59 @@
+"""tinygrad_nlp.functions.nn: matmul, linear and dropout."""
+
+import numpy as np
+import pytest
+
+import tinygrad_nlp.functions as F
+from tinygrad_nlp import Parameter, Variable, test_mode
+from tinygrad_nlp.gradcheck import gradient_check
+
+# Every test runs against both backend implementations (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("impl")
+
+rng = np.random.default_rng(1234)
+
+
+def rand(*shape, low=-1.0, high=1.0):
+    return rng.uniform(low, high, size=shape)
+
+
+@pytest.mark.parametrize(
+    "sa, sb",
+    [((2, 3), (3, 4)), ((3,), (3, 4)), ((2, 3), (3,)), ((3,), (3,)), ((5, 2, 3), (3, 4)), ((5, 2, 3), (5, 3, 4)),
+     ((2, 3), (6, 3, 4))],
+)
+def test_matmul_gradients(sa, sb):
+    a, b = rand(*sa), rand(*sb)
+    gradient_check(F.matmul, a, b)
+    assert np.allclose(F.matmul(a, b).data, a @ b)
+
+
+def test_matmul_shape_error_names_both_shapes():
+    with pytest.raises(ValueError, match=r"matmul: shapes \(2, 3\) and \(4, 5\) are not aligned"):
+        F.matmul(Variable(np.ones((2, 3))), Variable(np.ones((4, 5))))
+    with pytest.raises(ValueError, match=r"\(2, 3\) and \(4, 5\)"):
+        Variable(np.ones((2, 3))) @ np.ones((4, 5))
+
+
+def test_linear_gradients_with_and_without_bias():
+    x, W, b = rand(4, 3), rand(3, 2), rand(2)
+    gradient_check(F.linear, x, W, b)
+    gradient_check(F.linear, x, W)
+    gradient_check(F.linear, rand(2, 4, 3), W, b)
+    assert np.allclose(F.linear(x, W, b).data, x @ W + b)
+    with pytest.raises(ValueError, match=r"linear: shapes \(4, 3\) and \(2, 2\)"):
+        F.linear(x, Variable(np.ones((2, 2))))
+
+
+def test_dropout_train_and_test_mode():
+    x = np.ones((1000,), np.float32)
+    y = F.dropout(x, 0.3, rng=np.random.default_rng(0))
+    kept = y.data != 0
+    assert y.dtype == np.float32
+    assert 0.62 < kept.mean() < 0.78
+    assert np.allclose(y.data[kept], 1 / 0.7)
+    with test_mode():
+        assert np.array_equal(F.dropout(x, 0.3).data, x)
+    gradient_check(lambda v: F.dropout(v, 0.5, rng=np.random.default_rng(3)), rand(5, 4))
+    with pytest.raises(ValueError, match="ratio"):
+        F.dropout(x, 1.0)
