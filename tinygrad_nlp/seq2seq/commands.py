@@ -14,6 +14,7 @@ A training run writes to its output directory:
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -23,7 +24,7 @@ import numpy as np
 
 from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
 
-__all__ = ["DATA_SIZE", "RECIPES", "build_data", "train", "load_run", "predict_text"]
+__all__ = ["DATA_SIZE", "RECIPES", "build_data", "train", "load_run", "predict_text", "add_seq2seq_parser"]
 
 #: Lines generated for ``--data addition`` / ``--data dates`` (the size of the book's files).
 DATA_SIZE = 50_000
@@ -235,3 +236,57 @@ def predict_text(directory, questions, beam=None, plot=None):
             raise ValueError(f"--plot: the {summary['model']} model has no attention weights to draw")
         plot_answer(model, vocab, x[0], start, length, summary["reverse"], plot)
     return answers
+
+
+# ----- the command line (tinygrad-nlp seq2seq ...) -----
+def cmd_seq2seq_train(args):
+    train(args.data, model_kind=args.model, cell=args.cell, reverse=args.reverse, wordvec=args.wordvec,
+                   hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, clip=args.clip,
+                   beam=args.beam, seed=args.seed, data_seed=args.data_seed, out=args.out, quiet=args.quiet,
+                   size=args.size, decay=args.decay)
+    return 0
+
+
+def cmd_seq2seq_predict(args):
+    plot = None
+    if args.plot is not None:
+        plot = args.plot or os.path.join(args.run, "attention-predict.png")
+    for question, answer in zip(args.question, predict_text(args.run, args.question, beam=args.beam, plot=plot)):
+        _print(f"{question}\t{answer}" if len(args.question) > 1 else answer)
+    if plot is not None:
+        _print(f"wrote {plot}")
+    return 0
+
+
+def add_seq2seq_parser(sub):
+    """Add ``seq2seq train`` and ``seq2seq predict`` to the ``tinygrad-nlp`` subcommands ``sub``."""
+    p = sub.add_parser("seq2seq", help="encoder-decoder models on the addition and date tasks")
+    s2s = p.add_subparsers(dest="seq2seq_command", required=True)
+    t = s2s.add_parser("train", help="train; writes weights.npz, vocab.json, summary.json, accuracy.png, graph.svg")
+    t.add_argument("--data", required=True, help='"addition", "dates" (generated) or a file of question_answer lines')
+    t.add_argument("--model", choices=["plain", "peeky", "attention"], default=None,
+                   help="default: peeky for addition, attention otherwise")
+    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    t.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None,
+                   help="feed the questions reversed (default: on)")
+    t.add_argument("--wordvec", type=int, default=None, help="symbol embedding size (default 16)")
+    t.add_argument("--hidden", type=int, default=None, help="recurrent state size (default 128; 256 for dates)")
+    t.add_argument("--epochs", type=int, default=None, help="default 25 for addition, 10 otherwise")
+    t.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 128")
+    t.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default 0.001)")
+    t.add_argument("--clip", type=float, default=None, help="clip gradients to this global norm (default 5)")
+    t.add_argument("--decay", action="store_true", help="decay the learning rate linearly to 0.01%% of it over the run")
+    t.add_argument("--beam", type=int, default=5, help="beam width of the final evaluation (1: greedy only)")
+    t.add_argument("--seed", type=int, default=0, help="initial weights and shuffling")
+    t.add_argument("--data-seed", dest="data_seed", type=int, default=1984, help="generated data and the split")
+    t.add_argument("--size", type=int, default=50_000, help="lines generated for --data addition/dates")
+    t.add_argument("--out", default="runs/seq2seq", help="output directory")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_seq2seq_train)
+    q = s2s.add_parser("predict", help="answer questions with a trained model")
+    q.add_argument("run", help="the --out directory of 'seq2seq train'")
+    q.add_argument("question", nargs="+", help='questions in writing, e.g. "march 3, 1999" or "12+345"')
+    q.add_argument("--beam", type=int, default=None, help="beam search of this width (default: greedy)")
+    q.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH",
+                   help="draw the first question's attention weights (default RUN/attention-predict.png)")
+    q.set_defaults(func=cmd_seq2seq_predict)
