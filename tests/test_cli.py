@@ -135,3 +135,12 @@ def test_train_streams_a_text_corpus_with_subsampling_workers_and_the_sgd_recipe
     assert summary["targets"] < len(expected) - 4  # frequent words were dropped
     vocab = json.loads((out / "vocab.json").read_text())
     assert vocab["counts"] == np.bincount(expected, minlength=len(w2i)).tolist()
+
+
+@pytest.mark.parametrize("flag,value,message", [("--workers", "0", "--workers must be >= 1 (got 0)"),
+                                                ("--sample", "-1e-3", "--sample must be a number > 0 (got -0.001)"),
+                                                ("--sample", "nan", "--sample must be a number > 0 (got nan)")])
+def test_workers_and_sample_are_checked_before_the_corpus_is_read(tmp_path, capsys, flag, value, message):
+    args = ["train", "--corpus", str(tmp_path / "missing.txt"), f"{flag}={value}", "--out", str(tmp_path / "o"), "--quiet"]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err  # not "missing.txt not found": checked first

@@ -42,11 +42,13 @@ RECIPES = {
 # (W_out) and lr / (1,000 x contexts) (W_in), where word2vec moves both by 0.025 per target:
 # lr 80 sits between the two. On PTB after 3 epochs: lr 20 -> 0.38 % analogies, 40 -> 0.81 %,
 # 80 -> 1.68 % (WordSim-353 0.17); lr 160 diverges in the first epoch. Adam's recipe does better
-# at this batch size (docs/training.md); this one is there for comparison with word2vec.
-SGD_LR = 80.0
+# at this batch size (docs/training.md); this one is there for comparison with word2vec. The
+# learning rate is given per target and multiplied by the batch size (80 at batch 1,000), so a
+# row's step per target stays the same at any batch size (--lr sets it outright).
+SGD_LR_PER_TARGET = 0.08
 OPTIMIZER_RECIPES = {
     "adam": {},
-    "sgd": dict(optimizer="sgd", lr=SGD_LR, decay=True),
+    "sgd": dict(optimizer="sgd", lr=None, decay=True),  # lr: SGD_LR_PER_TARGET x batch size
 }
 
 DEMO_QUERIES = ("monday", "paris", "violin", "red", "mother")
@@ -159,8 +161,13 @@ def save_vocab(path, words, counts):
     Vocabulary(words, counts, unk="<unk>" if "<unk>" in words else None).save(path)
 
 
-def default_workers():
-    """Every core this process may run on."""
+def default_workers(batch_size):
+    """Every core this process may run on, for batches of at least ``PREFETCH_MIN_BATCH`` rows;
+    1 for smaller ones, whose steps are mostly Python (threads would only take turns)."""
+    from tinygrad_nlp.train import PREFETCH_MIN_BATCH
+
+    if batch_size < PREFETCH_MIN_BATCH:
+        return 1
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -182,6 +189,12 @@ def cmd_train(args, demo=False):
         value = getattr(args, key, None)
         if value is not None:
             recipe[key] = value
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1 (got {args.workers})")
+    if args.subsample is not None and not (args.subsample > 0 and np.isfinite(args.subsample)):
+        raise ValueError(f"--sample must be a number > 0 (got {args.subsample:g})")
+    if recipe["lr"] is None:
+        recipe["lr"] = SGD_LR_PER_TARGET * recipe["batch_size"]
     t_start = time.perf_counter()
     out = args.out
     os.makedirs(out, exist_ok=True)
@@ -215,7 +228,7 @@ def cmd_train(args, demo=False):
             _print(f"  epoch {epoch}: " + ", ".join(f"{k} {v:.4f}" for k, v in result.items() if isinstance(v, float)))
             return result
 
-    workers = args.workers if args.workers is not None else default_workers()
+    workers = args.workers if args.workers is not None else default_workers(recipe["batch_size"])
     trainer = Trainer(model, optimizer, progress=not args.quiet, eval_fn=eval_fn, workers=workers)
     setup_seconds = time.perf_counter() - t_start
     trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
@@ -345,7 +358,8 @@ def _add_train_options(p, demo=False):
     p.add_argument("--sample", "--subsample", dest="subsample", type=float, default=None, metavar="T",
                    help="subsample frequent words, redrawn every epoch, as word2vec's -sample (e.g. 1e-3)")
     p.add_argument("--workers", type=int, default=None,
-                   help="threads that train at once on the shared weights (default: every core)")
+                   help="threads that train at once on the shared weights (default: every core for batches of "
+                        "500 or more, else 1)")
     p.add_argument("--recipe", choices=sorted(OPTIMIZER_RECIPES), default=None,
                    help="word2vec's recipe: plain SGD with the learning rate decayed linearly to zero")
     p.add_argument("--encoding", default="utf-8")

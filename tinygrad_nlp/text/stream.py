@@ -1,7 +1,7 @@
 """Reading a text corpus of any size in bounded memory: one streaming pass turns it into word
 ids, optionally written once to a compact id file on disk that training memory-maps.
 
-The text is read in blocks of whole lines (a few MB), decoded, split into tokens and mapped to
+The text is read in blocks of whole lines (about 1 MB), decoded, split into tokens and mapped to
 ids by first appearance while the words are counted; only the running word list and the ids
 of one block are in memory. A line longer than ``max_line_bytes`` (default
 :data:`MAX_LINE_BYTES`, 100 MB) is refused naming the file and the line, so a file without
@@ -34,8 +34,9 @@ __all__ = ["MAX_LINE_BYTES", "EOS", "TextEncoder", "read_line_blocks", "load_tex
 #: Longest line (in bytes, without its newline) a corpus may hold: longer ones are refused.
 MAX_LINE_BYTES = 100 * 2**20
 EOS = "<eos>"
-#: Bytes read from the file at a time.
-BLOCK_BYTES = 4 * 2**20
+#: Bytes read from the file at a time. A block's tokens are Python strings while it is encoded
+#: (about 12 MB for 1 MB of text), so the block is kept small next to the corpus's ids.
+BLOCK_BYTES = 2**20
 _BOM = codecs.BOM_UTF8
 _HEADER_BYTES = 128  # the id file's .npy header, padded so that the ids start 64-byte aligned
 
@@ -241,10 +242,18 @@ def load_text(path, lowercase=True, encoding="utf-8", errors="strict", min_count
     parts = list(_stream_ids(path, encoder, encoding, errors, max_line_bytes))
     if not parts:
         raise ValueError(f"{path} holds no tokens (empty or blank file)")
-    corpus = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    del parts
+    corpus = np.empty(sum(p.size for p in parts), dtype=np.int32)
+    parts.reverse()
+    at = 0
+    while parts:  # each block is freed once copied: at most about twice the ids at any moment
+        part = parts.pop()
+        corpus[at:at + part.size] = part
+        at += part.size
+    del part
     vocab, remap = encoder.vocabulary(min_count, max_size)
-    np.take(remap, corpus, out=corpus)
+    for a in range(0, corpus.size, 1 << 20):  # in chunks: np.take on the whole array would make
+        part = corpus[a:a + (1 << 20)]        # an int64 copy of the ids and a buffer (3x more)
+        part[...] = remap[part]
     return corpus, dict(vocab.word_to_id), dict(enumerate(vocab.id_to_word))
 
 
@@ -284,7 +293,7 @@ def build_id_file(path, out_path, lowercase=True, encoding="utf-8", errors="stri
     return vocab, n
 
 
-def _renumber_in_place(fd, n, remap, chunk=1 << 22):
+def _renumber_in_place(fd, n, remap, chunk=1 << 20):
     """``ids[i] = remap[ids[i]]`` over the file's ``n`` ids, a chunk of pages at a time."""
     with mmap.mmap(fd, _HEADER_BYTES + 4 * n) as mm:
         ids = np.frombuffer(mm, dtype="<i4", count=n, offset=_HEADER_BYTES)
@@ -292,7 +301,7 @@ def _renumber_in_place(fd, n, remap, chunk=1 << 22):
         try:
             for a in range(0, n, chunk):
                 part = ids[a:a + chunk]
-                np.take(remap, part, out=part)
+                part[...] = remap[part]
                 _drop_pages(mm, _HEADER_BYTES + 4 * a, 4 * part.size)
             mm.flush()
         finally:
