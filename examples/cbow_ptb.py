@@ -135,7 +135,9 @@ def run(model_name, argv=None):
     vectors.save_word2vec_format(written[0])
     model.save_weights(written[1])
     try:
-        written.append(trainer.plot(os.path.join(args.out, "loss.png"), title=f"{type(model).__name__} on PTB"))
+        loss_png = os.path.join(args.out, "loss.png")
+        trainer.plot(loss_png, title=f"{type(model).__name__} on PTB")
+        written.append(loss_png)
     except ImportError as err:
         print(f"note: {err}")
     try:

@@ -123,6 +123,32 @@ def test_eval_callback_and_step_callback():
     assert seen_steps[0] == (1, 1) and seen_steps[-1] == (2, 3)
 
 
+def test_plot_returns_a_figure_writes_only_when_asked_and_keeps_the_backend(tmp_path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    monkeypatch.chdir(tmp_path)
+    backend = matplotlib.get_backend()
+    model, opt, contexts, target = make()
+    trainer = Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=1, batch_size=5)
+    fig = trainer.plot()
+    assert isinstance(fig, Figure) and list(tmp_path.iterdir()) == []
+    line = fig.axes[0].lines[0]
+    np.testing.assert_array_equal(line.get_ydata(), trainer.loss_history)
+    window = len(trainer.loss_history) // 50
+    smooth = np.convolve(trainer.loss_history, np.ones(window) / window, mode="valid")
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), smooth)
+    host = Figure()
+    ax = host.add_subplot(1, 2, 2)
+    assert trainer.plot(ax=ax, title="mine") is host and ax.get_title() == "mine"
+    assert matplotlib.get_backend() == backend
+    trainer.plot("loss.svg")
+    assert b"<svg" in (tmp_path / "loss.svg").read_bytes()[:400]
+    with pytest.raises(ValueError, match=r"\.png, \.svg or \.pdf"):
+        trainer.plot("loss.jpeg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["loss.svg"]
+
+
 def test_plot_writes_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     model, opt, contexts, target = make()

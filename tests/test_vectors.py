@@ -821,3 +821,57 @@ def test_a_vectors_file_without_newlines_is_refused_not_read_into_memory(tmp_pat
     if os.path.exists("/dev/zero"):
         with pytest.raises(ValueError, match=r"/dev/zero: line 1 is longer than 1,000 bytes"):
             WordVectors.load_word2vec_format("/dev/zero")
+
+
+# ----- pictures -----
+
+
+def test_plot_pca_matches_an_independent_pca_and_writes_only_when_asked(tmp_path, monkeypatch):
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    monkeypatch.chdir(tmp_path)
+    backend = matplotlib.get_backend()
+    words, m, _ = planted(n=40, dim=6)
+    wv = WordVectors(m, words)
+    chosen = ["w0", "w1", "w2", "w3", "w17", "W5"]
+    fig = wv.plot(chosen)
+    assert isinstance(fig, Figure) and list(tmp_path.iterdir()) == []
+    ax = fig.axes[0]
+    xy = np.asarray(ax.collections[0].get_offsets())
+    assert [t.get_text() for t in ax.texts] == chosen
+    # independent PCA: eigenvectors of the covariance of the chosen unit vectors
+    u = m[[words.index(w) for w in chosen]].astype(np.float64)
+    u /= np.linalg.norm(u, axis=1, keepdims=True)
+    centred = u - u.mean(axis=0)
+    vals, vecs = np.linalg.eigh(centred.T @ centred)
+    expected = centred @ vecs[:, ::-1][:, :2]
+    for j in range(2):  # components are defined up to sign
+        sign = np.sign(expected[:, j] @ xy[:, j])
+        np.testing.assert_allclose(xy[:, j], sign * expected[:, j], atol=1e-5)
+    host = Figure()
+    assert wv.plot(chosen, ax=host.add_subplot(), title="t") is host
+    wv.plot(chosen, path="words.png")
+    assert (tmp_path / "words.png").read_bytes()[:4] == b"\x89PNG"
+    assert matplotlib.get_backend() == backend
+    with pytest.raises(KeyError, match="'nope'"):
+        wv.plot(["w0", "nope"])
+    with pytest.raises(ValueError, match="'pca' or 'tsne'"):
+        wv.plot(chosen, method="umap")
+    with pytest.raises(ValueError, match="at least two"):
+        wv.plot(["w0"])
+
+
+def test_plot_tsne_keeps_planted_groups_apart():
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("sklearn")
+    rng = np.random.default_rng(2)
+    centres = rng.standard_normal((3, 16)) * 5
+    m = np.concatenate([c + 0.1 * rng.standard_normal((8, 16)) for c in centres]).astype(np.float32)
+    words = [f"g{g}_{i}" for g in range(3) for i in range(8)]
+    fig = WordVectors(m, words).plot(words, method="tsne", seed=0)
+    xy = np.asarray(fig.axes[0].collections[0].get_offsets())
+    assert xy.shape == (24, 2) and fig.axes[0].texts[5].get_text() == "g0_5"
+    # every point's nearest neighbour in the picture is from its own group
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(24) * 1e9
+    assert all(np.argmin(d[i]) // 8 == i // 8 for i in range(24))

@@ -19,7 +19,8 @@ import numpy as np
 
 from tinygrad_nlp.errors import TinygradNLPError
 
-__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz"]
+__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz",
+           "save_figure_atomic"]
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -179,3 +180,13 @@ def _read_member(archive, info):
         if member.read(1):  # (reading to the end also verifies the member's CRC-32)
             raise ValueError(f"member {name!r}: data after the array")
     return array
+
+
+def save_figure_atomic(fig, path):
+    """Atomically write a matplotlib Figure to ``path``; the extension picks png, svg or pdf."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
+    if fmt not in ("png", "svg", "pdf"):
+        raise ValueError(f"cannot save a figure to {os.fspath(path)!r}: use a .png, .svg or .pdf name")
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format=fmt)
+    return os.fspath(path)

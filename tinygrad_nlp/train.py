@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from tinygrad_nlp.core import Config
-from tinygrad_nlp.io import load_npz, save_npz, write_bytes_atomic
+from tinygrad_nlp.io import load_npz, save_figure_atomic, save_npz, write_bytes_atomic
 
 __all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "CHECKPOINT_NAME",
            "PREFETCH_MIN_BATCH"]
@@ -459,22 +459,26 @@ class Trainer:
         """Training throughput so far: targets (rows) trained per second of training (float)."""
         return self.targets_seen / self.seconds if self.seconds else 0.0
 
-    def plot(self, path, title=None):
-        """Save the loss curve (per step, with a moving average) as a PNG/SVG/PDF; needs matplotlib
-        (``pip install "tinygrad_nlp[plot]"``)."""
-        try:
-            import matplotlib
+    def plot(self, path=None, ax=None, title=None):
+        """The loss curve (per step, with a moving average) as a matplotlib Figure.
 
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
+        Draws on ``ax`` when given (and returns its figure), else on a new Figure made without
+        ``pyplot``, so the global backend is never switched and nothing pops up; a notebook shows
+        the returned Figure inline. Saved (png, svg or pdf by extension, atomically) only when
+        ``path`` is given. Needs matplotlib (``pip install "tinygrad_nlp[plot]"``).
+        """
+        try:
+            from matplotlib.figure import Figure
         except ImportError:
             raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
-        import io as _io
-
         losses = np.asarray(self.loss_history, dtype=np.float64)
         if losses.size == 0:
             raise ValueError("there is no loss history to plot yet: call fit() first")
-        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+        if ax is None:
+            fig = Figure(figsize=(7, 4), dpi=100)
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
         ax.plot(np.arange(1, losses.size + 1), losses, lw=0.6, alpha=0.45, label="loss per step")
         window = max(1, losses.size // 50)
         if window > 1:
@@ -486,12 +490,9 @@ class Trainer:
         ax.grid(alpha=0.3)
         ax.legend()
         fig.tight_layout()
-        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
-        buf = _io.BytesIO()
-        fig.savefig(buf, format=fmt)
-        plt.close(fig)
-        write_bytes_atomic(path, buf.getvalue())
-        return path
+        if path is not None:
+            save_figure_atomic(fig, path)
+        return fig
 
 
 def _generators(model):

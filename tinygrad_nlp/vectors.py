@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from tinygrad_nlp.core import Variable
-from tinygrad_nlp.io import atomic_write
+from tinygrad_nlp.io import atomic_write, save_figure_atomic
 
 __all__ = ["AnalogyResult", "Correlation", "WordPairResult", "WordVectors", "spearman"]
 
@@ -363,6 +363,53 @@ class WordVectors:
             cand = np.arange(len(scores))
         cand = cand[np.lexsort((cand, -scores[cand]))][:k]  # best first, ties by row
         return [(self.words[i], float(scores[i])) for i in cand]
+
+    # ----- pictures -----
+
+    def plot(self, words, method="pca", ax=None, path=None, seed=0, title=None):
+        """A labelled 2-D scatter of ``words``, as a matplotlib Figure.
+
+        The words' unit vectors (cosine is the similarity these vectors are read with) are
+        projected to 2-D, fitted on these words only: ``method="pca"`` takes the two principal
+        components (numpy's SVD, deterministic); ``method="tsne"`` runs scikit-learn's t-SNE
+        (``pip install "tinygrad_nlp[tsne]"``; ``seed`` fixes it), which keeps neighbours together
+        better but whose distances between groups mean little.
+
+        Draws on ``ax`` when given, else on a new Figure made without ``pyplot`` (the global
+        backend is never switched; a notebook shows the Figure inline). Saved (png, svg, pdf,
+        atomically) only when ``path`` is given. KeyError names a word not in the vocabulary.
+        """
+        words = list(words)
+        if len(words) < 2:
+            raise ValueError(f"plot: give at least two words, got {len(words)}")
+        rows = [self._row(w) for w in words]
+        points = self.unit_vectors[rows].astype(np.float64)
+        if method == "pca":
+            xy = _pca_2d(points)
+        elif method == "tsne":
+            xy = _tsne_2d(points, seed)
+        else:
+            raise ValueError(f"plot: method must be 'pca' or 'tsne', got {method!r}")
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:
+            raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+        if ax is None:
+            fig = Figure(figsize=(6, 5), dpi=100)
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
+        ax.scatter(xy[:, 0], xy[:, 1], s=18, color="#1565c0")
+        for word, (x, y) in zip(words, xy):
+            ax.annotate(word, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=9)
+        ax.set_title(title or f"{len(words)} words, {'PCA' if method == 'pca' else 't-SNE'} of unit vectors")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.margins(0.12)
+        fig.tight_layout()
+        if path is not None:
+            save_figure_atomic(fig, path)
+        return fig
 
     # ----- evaluation -----
 
@@ -816,6 +863,34 @@ def _read_word_pairs(path, delimiter="\t"):
             raise ValueError(f"{path}, line {line_no}: score {fields[2]!r} is not a finite number")
         pairs.append((fields[0], fields[1], score))
     return pairs
+
+
+def _pca_2d(points):
+    """(N, 2) coordinates of ``points`` (N, H) on their two principal axes (numpy SVD).
+
+    Each axis' sign is fixed so that its largest coordinate is positive, so the picture does not
+    flip between runs or machines. With H = 1 the second coordinate is 0.
+    """
+    centred = points - points.mean(axis=0)
+    u, s, _ = np.linalg.svd(centred, full_matrices=False)
+    xy = np.zeros((len(points), 2))
+    k = min(2, u.shape[1])
+    xy[:, :k] = u[:, :k] * s[:k]
+    for j in range(k):
+        if xy[np.argmax(np.abs(xy[:, j])), j] < 0:
+            xy[:, j] = -xy[:, j]
+    return xy
+
+
+def _tsne_2d(points, seed):
+    """(N, 2) t-SNE embedding of ``points`` by scikit-learn (perplexity scaled to small N)."""
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        raise ImportError('method="tsne" needs scikit-learn: pip install "tinygrad_nlp[tsne]"') from None
+    perplexity = max(1.0, min(30.0, (len(points) - 1) / 3))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed)
+    return tsne.fit_transform(points)
 
 
 class Correlation(NamedTuple):
