@@ -301,6 +301,12 @@ def test_lm_trainer_learns_a_periodic_corpus():
     assert history[0]["train_perplexity"] > 2.5
     assert history[-1]["valid_perplexity"] < 1.2  # every word follows from the two before it
     assert perplexity(model, corpus, 3, 5) == pytest.approx(history[-1]["valid_perplexity"], rel=0.1)
+    matplotlib = pytest.importorskip("matplotlib")
+    backend = matplotlib.get_backend()
+    fig = trainer.plot()  # a Figure, nothing written, the backend untouched
+    train_line, valid_line = fig.axes[0].lines
+    np.testing.assert_array_equal(valid_line.get_ydata(), [r["valid_perplexity"] for r in history])
+    assert matplotlib.get_backend() == backend
 
 
 def _lm_run(tmp_path, epochs, resume=False, schedule="plateau"):

@@ -701,21 +701,24 @@ class LMTrainer(Trainer):
         """Training throughput: words (predicted positions) per second of training (float)."""
         return self.targets_per_second
 
-    def plot(self, path, title=None):
-        """Save the per-epoch train/validation perplexity curve (PNG/SVG/PDF); needs matplotlib."""
-        try:
-            import matplotlib
+    def plot(self, path=None, ax=None, title=None):
+        """The per-epoch train/validation perplexity curve as a matplotlib Figure.
 
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
+        As :meth:`Trainer.plot`: drawn on ``ax`` or a new pyplot-free Figure (the global backend
+        is never switched) and saved (png, svg, pdf) only when ``path`` is given.
+        """
+        try:
+            from matplotlib.figure import Figure
         except ImportError:
             raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
-        import io as _io
-
         if not self.eval_history:
             raise ValueError("there is no perplexity history to plot yet: call fit() first")
+        if ax is None:
+            fig = Figure(figsize=(7, 4), dpi=100)
+            ax = fig.add_subplot()
+        else:
+            fig = ax.figure
         epochs = [r["epoch"] for r in self.eval_history]
-        fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
         ax.plot(epochs, [r["train_perplexity"] for r in self.eval_history], marker="o", label="train")
         if all("valid_perplexity" in r for r in self.eval_history):
             ax.plot(epochs, [r["valid_perplexity"] for r in self.eval_history], marker="o", label="validation")
@@ -726,9 +729,6 @@ class LMTrainer(Trainer):
         ax.grid(alpha=0.3, which="both")
         ax.legend()
         fig.tight_layout()
-        fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
-        buf = _io.BytesIO()
-        fig.savefig(buf, format=fmt)
-        plt.close(fig)
-        write_bytes_atomic(path, buf.getvalue())
-        return path
+        if path is not None:
+            save_figure_atomic(fig, path)
+        return fig
