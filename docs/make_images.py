@@ -3,8 +3,8 @@
     python docs/make_images.py                 # rewrite docs/images/ (commit the result)
     python docs/make_images.py --out /tmp/img  # render somewhere else (the test suite does this)
 
-Graph diagrams come from the same code the pages show (tinygrad_nlp.viz and Model.plot, so
-Graphviz's ``dot`` must be installed); the two loss curves come from short, seeded training runs
+Graph diagrams come from the same code the pages show (tinygrad_nlp.viz and Model.plot: the
+Graphviz ``dot`` program when installed, else its WebAssembly build); the two loss curves come from short, seeded training runs
 (matplotlib). Everything is deterministic, so re-running only changes files when the code that
 draws them changed. The whole run takes a few seconds.
 """
@@ -63,7 +63,7 @@ digraph architecture {
 
 
 def seed_batch(window=1):
-    """The seed sentence as (corpus, word_to_id, contexts, target)."""
+    """The book's sentence as (corpus, word_to_id, contexts, target)."""
     corpus, word_to_id, _ = preprocess(SENTENCE)
     contexts, target = create_contexts_target(corpus, window)
     return corpus, word_to_id, contexts, target

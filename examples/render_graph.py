@@ -51,7 +51,7 @@ def expressions():
 
 
 def models():
-    """(name, model, contexts, target) for the three models on the seed sentence."""
+    """(name, model, contexts, target) for the three models on the book's sentence."""
     corpus, word_to_id, _ = preprocess("You say goodbye and I say hello.")
     contexts, target = create_contexts_target(corpus, window_size=1)
     V = len(word_to_id)

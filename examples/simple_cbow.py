@@ -1,6 +1,6 @@
 """The book's SimpleCBOW example on "You say goodbye and I say hello.", written forward-only.
 
-The study notes train the book's simple CBoW (two context words -> Embedding -> average ->
+The book trains its simple CBoW (two context words -> Embedding -> average ->
 MatMul -> softmax cross-entropy) with Adam on batches of 3 for 1,000 steps and print the loss
 every 100 steps: it falls from 1.95 (log 7: seven equally likely words) to about 0.7. Here the
 model is tinygrad_nlp.models.SimpleCBOW; its backward pass is not written anywhere.
@@ -56,10 +56,10 @@ def save_loss_curve(losses, path):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=1000, help="training steps (the seed: 1,000)")
-    p.add_argument("--batch-size", type=int, default=3, help="contexts per step, drawn at random (the seed: 3)")
-    p.add_argument("--hidden", type=int, default=5, help="hidden size H (the seed: 5)")
-    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate (the seed: Adam's default 0.001)")
+    p.add_argument("--steps", type=int, default=1000, help="training steps (the book: 1,000)")
+    p.add_argument("--batch-size", type=int, default=3, help="contexts per step, drawn at random (the book: 3)")
+    p.add_argument("--hidden", type=int, default=5, help="hidden size H (the book: 5)")
+    p.add_argument("--lr", type=float, default=0.001, help="Adam's learning rate (the book: Adam's default 0.001)")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights and the batches")
     p.add_argument("--out", default=os.path.join("out", "simple_cbow"), help="folder for loss.png and graph.svg")
     args = p.parse_args(argv)

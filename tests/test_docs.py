@@ -169,4 +169,55 @@ def test_mkdocs_build_strict(tmp_path):
     api = (site / "api" / "functions" / "index.html").read_text(encoding="utf-8")
     assert "embedding_dot" in api and "W_out" in api
     assert (site / "images" / "model_cbow.svg").is_file()
-    assert not (site / "make_images.py").exists()
+    assert not (site / "make_images.py").exists() and not (site / "mathml.py").exists()
+    pages = {p.relative_to(site).as_posix(): p.read_text(encoding="utf-8") for p in site.rglob("*.html")}
+    for name, page in pages.items():
+        # Everything the pages load is served with the site: no script or style from a CDN.
+        assert not re.search(r"<(?:script|link)[^>]+(?:src|href)=\"https?://", page), name
+        assert "mathjax" not in page.lower(), name
+        text = re.sub(r"<(pre|code)\b.*?</\1>", "", page, flags=re.S)
+        assert "\\(" not in text and "\\[" not in text, f"{name}: TeX left untypeset"
+        assert not re.search(r":(?:class|func|meth|mod|attr|data|exc):`", text), f"{name}: a Sphinx role"
+    maths = pages["nlp-functions/index.html"]
+    assert maths.count("<math") >= 20 and 'display="block"' in maths and "<mfrac>" in maths
+    api = pages["api/vectors/index.html"]
+    assert re.search(r'<a[^>]+href="[^"]*#tinygrad_nlp\.vectors\.WordVectors\.analogy"', api)
+
+
+# ----- checks that need no build -----
+
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):`")
+
+
+def test_docstrings_use_cross_references_not_sphinx_roles():
+    """mkdocstrings shows Sphinx roles literally: write [`name`][target] (or plain `code`)."""
+    offenders = [f"{p.relative_to(REPO)}:{i}" for p in sorted((REPO / "tinygrad_nlp").rglob("*.py"))
+                 for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if SPHINX_ROLE.search(line)]
+    assert offenders == []
+
+
+def test_code_lines_fit_the_page():
+    """The site cuts code lines past 88 columns; the pages' code blocks stay within them."""
+    long_lines = []
+    for page in sorted(DOCS.rglob("*.md")):
+        inside = False
+        for i, line in enumerate(page.read_text(encoding="utf-8").splitlines(), 1):
+            if FENCE.match(line):
+                inside = not inside
+            elif inside and len(line) > 88:
+                long_lines.append(f"{page.relative_to(REPO)}:{i} ({len(line)})")
+    assert long_lines == []
+
+
+def test_no_words_only_the_project_history_explains():
+    """Readers never saw the study notes this project started from: say "the book" instead."""
+    pattern = re.compile(r"seed 00\d|study notes|the seed\b|seed's|seed document", re.I)
+    offenders = []
+    for path in [*DOCS.rglob("*.md"), REPO / "README.md", *(REPO / "tinygrad_nlp").rglob("*.py"),
+                 *(REPO / "examples").rglob("*.py"), *(REPO / "tests").rglob("*.py")]:
+        if path.name == "test_docs.py":
+            continue
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                offenders.append(f"{path.relative_to(REPO)}:{i}")
+    assert offenders == []

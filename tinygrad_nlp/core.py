@@ -58,7 +58,7 @@ class _Config(threading.local):
         return {"enable_backprop": self.enable_backprop, "train": self.train, "anomaly": self.anomaly}
 
     def apply(self, settings):
-        """Set this thread's switches from :meth:`settings` of another thread."""
+        """Set this thread's switches from [`settings`][settings] of another thread."""
         for name, value in settings.items():
             setattr(self, name, value)
 
@@ -148,7 +148,7 @@ class Variable:
     * ``np.asarray(x)`` and ``x.numpy()`` give the values (``x.data``, not a copy), never an
       object array of Variables. ``np.sum``, ``np.mean``, ``np.reshape`` and ``np.transpose``
       build graph nodes like the methods of the same names; every other numpy function raises a
-      TypeError saying to pass ``x.data`` or use :mod:`tinygrad_nlp.functions` (so a gradient is
+      TypeError saying to pass ``x.data`` or use ``tinygrad_nlp.functions`` (so a gradient is
       never lost silently). numpy's element-wise functions (``np.exp(x)``) raise a TypeError too:
       use ``F.exp(x)``.
     * ``bool(x)`` is the truth of a one-element Variable (ValueError for several elements, as

@@ -1,4 +1,4 @@
-"""The library's own exception classes share one base, :class:`TinygradNLPError`.
+"""The library's own exception classes share one base, [`TinygradNLPError`][TinygradNLPError].
 
 ``except tinygrad_nlp.TinygradNLPError`` catches every error the library defines, while each
 class also derives from the built-in a caller would expect (``ValueError``, ``OSError`` ...), so

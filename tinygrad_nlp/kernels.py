@@ -1,6 +1,6 @@
 """The switch between compiled and numpy code, under its earlier name.
 
-The primitives themselves live in :mod:`tinygrad_nlp.backend`; these functions turn the compiled
+The primitives themselves live in ``tinygrad_nlp.backend``; these functions turn the compiled
 implementation on and off (``set_jit(False)`` is ``backend.use("numpy")``) for code written
 against this module.
 """

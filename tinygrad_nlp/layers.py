@@ -4,7 +4,7 @@ A ``Layer`` notices every ``Parameter`` or sub-``Layer`` assigned to one of its 
 ``params()`` finds all weights of a model without any registration code. Weights are saved as a
 plain ``.npz`` archive keyed by dotted attribute paths (``"in_embed.W"``), written atomically
 and loaded with ``allow_pickle=False`` after checking names, shapes and dtypes
-(:func:`tinygrad_nlp.io.save_npz` and :func:`~tinygrad_nlp.io.load_npz`, re-exported here).
+([`tinygrad_nlp.io.save_npz`][tinygrad_nlp.io.save_npz] and [`load_npz`][tinygrad_nlp.io.load_npz], re-exported here).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Layer:
         save_npz(path, {k: p.data for k, p in self.named_params().items()})
 
     def load_weights(self, path):
-        """Load Parameters saved by :meth:`save_weights`, checking names, shapes and dtypes.
+        """Load Parameters saved by [`save_weights`][save_weights], checking names, shapes and dtypes.
 
         Raises ``ValueError`` naming the file and listing missing, unexpected or mis-shaped
         arrays; nothing is modified unless every array fits.
@@ -371,7 +371,7 @@ class _Recurrent(Layer):
 
 
 class RNN(_Recurrent):
-    """Stacked Elman RNN layers, ``h_t = tanh(x_t W_x + h_{t-1} W_h + b)``; see :class:`_Recurrent`."""
+    """Stacked Elman RNN layers, ``h_t = tanh(x_t W_x + h_{t-1} W_h + b)``; see ``_Recurrent``."""
 
     weights_class = RNNCellWeights
 

@@ -31,14 +31,14 @@ class Model(Layer):
     """A Layer whose forward pass returns a loss; adds graph rendering."""
 
     def graph(self, *inputs, verbose=True, rankdir="TB", **kwargs):
-        """The graph one forward pass on ``inputs`` builds, as a :class:`~tinygrad_nlp.viz.DotGraph`.
+        """The graph one forward pass on ``inputs`` builds, as a [`DotGraph`][tinygrad_nlp.viz.DotGraph].
 
         It is the DOT text; Jupyter draws it inline and ``.save(path)`` writes svg/png/pdf/dot.
         """
         return viz.get_dot_graph(self(*inputs, **kwargs), verbose=verbose, rankdir=rankdir)
 
     def plot(self, *inputs, to_file=None, verbose=True, rankdir="TB", **kwargs):
-        """Like :meth:`graph`, and also saves the drawing to ``to_file`` (svg/png/pdf/dot) if given."""
+        """Like [`graph`][graph], and also saves the drawing to ``to_file`` (svg/png/pdf/dot) if given."""
         return viz.plot_dot_graph(self(*inputs, **kwargs), to_file=to_file, verbose=verbose, rankdir=rankdir)
 
     @property
@@ -63,7 +63,7 @@ def _check_batch(contexts, target, window_size, vocab_size, target_ids=True):
     """Validate a (contexts, target) batch: shapes, and ids in [0, vocab_size) named if not
     (``target_ids=False`` leaves the targets to the loss, which checks labels itself).
 
-    Returns the contexts as an :class:`Ids` marked as checked (the embedding functions then skip
+    Returns the contexts as an [`Ids`][Ids] marked as checked (the embedding functions then skip
     their own range check; an ``Ids`` passed in is checked at most once) and the target array.
     """
     context_ids = contexts if isinstance(contexts, Ids) else Ids(contexts)
@@ -85,7 +85,7 @@ class SimpleCBOW(Model):
     """The book's simple CBoW: average the context embeddings, score every word, softmax loss.
 
     Args:
-        vocab_size: V. hidden_size: H. window_size: contexts per side (the seed uses 1).
+        vocab_size: V. hidden_size: H. window_size: contexts per side (the book uses 1).
         seed: for the initial weights (0.01 * N(0, 1), float32, as in the book).
     """
 
@@ -117,7 +117,7 @@ class _NegativeSamplingModel(Model):
     """Shared setup of CBOW and SkipGram: W_in and W_out (V, H) tables plus a unigram sampler.
 
     The sampler counts the words of ``corpus``; ``counts`` ((V,) word counts, e.g. a
-    :class:`~tinygrad_nlp.text.Vocabulary`'s) may be given instead, with ``corpus=None``, so that
+    [`Vocabulary`][tinygrad_nlp.text.Vocabulary]'s) may be given instead, with ``corpus=None``, so that
     a corpus too large for memory is not read again.
     """
 
@@ -175,7 +175,7 @@ class _NegativeSamplingModel(Model):
 
     # ----- the data pipeline: what a step needs besides the weights, made ahead -----
     def prepare(self, contexts, target, negatives=None, weights=None):
-        """A :class:`SamplingBatch` of ``(contexts, target)``: ids checked (a bad one is named
+        """A [`SamplingBatch`][SamplingBatch] of ``(contexts, target)``: ids checked (a bad one is named
         as a context or target id), negatives drawn and window weights drawn unless given, and
         the ids the backward pass sums by sorted, once. The Trainer calls this in its prefetch
         thread, so that work overlaps the previous step."""
@@ -212,7 +212,7 @@ class _NegativeSamplingModel(Model):
 
 class SamplingBatch:
     """One step of a negative-sampling model, prepared: ids as checked (and sorted)
-    :class:`~tinygrad_nlp.sparse.Ids`, the negatives, and what the model scores.
+    [`Ids`][tinygrad_nlp.sparse.Ids], the negatives, and what the model scores.
 
     ``contexts`` (N, 2w) Ids and ``target`` (N,) are the batch; ``negatives`` (rows, K);
     ``weights`` (N, 2w) or None. ``inputs`` are the ids whose rows of ``W_in`` are gathered
@@ -255,7 +255,7 @@ class CBOW(_NegativeSamplingModel):
     """
 
     def forward(self, batch):
-        """The loss of a prepared :class:`SamplingBatch`: average the context rows, then score
+        """The loss of a prepared [`SamplingBatch`][SamplingBatch]: average the context rows, then score
         the target against the negatives."""
         h = self.in_embed.bag(batch.inputs, mode="mean", weights=batch.weights)
         h.name = "h"
@@ -285,7 +285,7 @@ class SkipGram(_NegativeSamplingModel):
     """
 
     def forward(self, batch):
-        """The loss of a prepared :class:`SamplingBatch`: each kept pair's centre vector scores
+        """The loss of a prepared [`SamplingBatch`][SamplingBatch]: each kept pair's centre vector scores
         its context word against the negatives; summed over context positions, as the book does."""
         h = self.in_embed(batch.inputs)
         h.name = "h"

@@ -1,7 +1,7 @@
 """Optimizers that update Parameters from their gradients, dense or row-sparse.
 
 DeZero style: ``opt = Adam(lr=0.001).setup(model)``, then ``opt.update()`` after each backward
-pass. A row-sparse gradient (:class:`~tinygrad_nlp.sparse.SparseRows`, from an embedding with
+pass. A row-sparse gradient ([`SparseRows`][tinygrad_nlp.sparse.SparseRows], from an embedding with
 ``sparse=True``) updates only the rows it touches, so a step costs O(batch x H) whatever the
 vocabulary size. For the stateful optimizers this is the *lazy* variant: the state (velocity,
 squared-gradient sums, Adam's moments) of a row changes only when that row gets a gradient;
@@ -11,10 +11,10 @@ training fast.
 
 An optimizer is a small class: ``init_state`` (its per-parameter arrays) and one element-wise
 ``rule`` written once, which the base class applies to dense arrays and to row-sparse rows, in
-numpy or compiled by the backend (:mod:`tinygrad_nlp.backend`), checked all or nothing.
+numpy or compiled by the backend (``tinygrad_nlp.backend``), checked all or nothing.
 
 Every optimizer accepts ``lr`` as a number or a schedule (a callable ``step -> lr``, e.g.
-:class:`LinearDecay`), ``clip_norm`` (rescale all gradients together when their global L2 norm
+[`LinearDecay`][LinearDecay]), ``clip_norm`` (rescale all gradients together when their global L2 norm
 exceeds it) and ``weight_decay`` (L2 penalty ``weight_decay * param`` added to the gradient; for
 sparse gradients only on the touched rows).
 """
@@ -236,7 +236,7 @@ class Optimizer:
         return out
 
     def load_state_dict(self, arrays):
-        """Restore what :meth:`state_dict` returned (after ``setup`` with the same model)."""
+        """Restore what [`state_dict`][state_dict] returned (after ``setup`` with the same model)."""
         names = _param_names(self.target)
         by_name = {names[id(p)]: p for p in self.params()}
         if "__step__" not in arrays:

@@ -184,7 +184,7 @@ def scatter_add_rows(ids, values, weights=None, group=1, unique=None):
         values: (n, H) float array, one row per id (or per ``group`` ids).
         weights: optional float array shaped like ``ids``: each id adds ``weight * row``.
         group: how many consecutive ids share one value row.
-        unique: ``unique_inverse(ids)`` if already known (e.g. from an :class:`Ids`).
+        unique: ``unique_inverse(ids)`` if already known (e.g. from an [`Ids`][Ids]).
 
     Returns:
         ``(rows, sums)``: sorted unique ids (int64) and a (len(rows), H) array of summed rows in
@@ -200,7 +200,7 @@ def scatter_add_rows(ids, values, weights=None, group=1, unique=None):
 
 
 def scatter_add_dense(ids, values, num_rows, weights=None, group=1, out=None):
-    """Dense version of :func:`scatter_add_rows`: a (num_rows, H) array, zero for untouched rows."""
+    """Dense version of [`scatter_add_rows`][scatter_add_rows]: a (num_rows, H) array, zero for untouched rows."""
     ids = np.asarray(ids).ravel()
     n = ids.size // group
     values = _as_rows(values, n)

@@ -122,7 +122,7 @@ class Trainer:
     """Fit a model that maps ``(contexts, target)`` batches to a scalar loss.
 
     Args:
-        model: a :class:`~tinygrad_nlp.models.Model` (e.g. CBOW); if it has
+        model: a [`Model`][tinygrad_nlp.models.Model] (e.g. CBOW); if it has
             ``prepare_batch(contexts, target) -> dict`` of keywords for ``model(contexts,
             target, **keywords)`` (CBOW and SkipGram prepare a whole ``SamplingBatch`` there:
             negatives, window, checked and sorted ids) that work happens in the prefetch thread.
@@ -134,7 +134,7 @@ class Trainer:
             (default: on for batches of at least ``PREFETCH_MIN_BATCH`` rows; for small batches
             the thread's Python work contends for the GIL and costs more than it saves).
         workers: threads that train at once (default 1). With more than one, each thread
-            steps its own :meth:`~tinygrad_nlp.layers.Layer.shared_copy` of the model - the same
+            steps its own [`shared_copy`][tinygrad_nlp.layers.Layer.shared_copy] of the model - the same
             weight arrays, gradients of its own - on batches from one prefetch thread, and the
             optimizer's compiled updates (which release the GIL) write into the shared weights
             and state without locks, as word2vec's worker threads do ("Hogwild"). Steps are
@@ -174,7 +174,7 @@ class Trainer:
         Args:
             contexts: (N, C) integer ids, with target (N,) integer ids; or, with ``target``
                 None, a data source that cuts batches itself, such as
-                :class:`~tinygrad_nlp.text.ContextWindows` over a corpus (of any length: its
+                ``ContextWindows`` over a corpus (of any length: its
                 batches are built as they are needed). A source has ``num_batches(batch_size)``
                 and ``batches(batch_size, rng, shuffle)`` yielding ``(contexts, target)``.
             batch_size: rows per step (the last batch of an epoch may be smaller).
@@ -378,7 +378,7 @@ class Trainer:
         save_npz(path, arrays)
 
     def load_checkpoint(self, path):
-        """Restore everything :meth:`save_checkpoint` wrote.
+        """Restore everything [`save_checkpoint`][save_checkpoint] wrote.
 
         Everything is read and validated against the model before anything changes: a
         checkpoint of another model, or a corrupt one, raises ``ValueError`` naming the file and
@@ -572,7 +572,7 @@ class LMTrainer(Trainer):
     """Train a recurrent language model by truncated backpropagation through time.
 
     ``LMTrainer(model, optimizer).fit(corpus, max_epoch, batch_size=20, time_size=35)``: every
-    epoch reads the corpus as ``batch_size`` parallel streams (:func:`stream_windows`), one
+    epoch reads the corpus as ``batch_size`` parallel streams ([`stream_windows`][stream_windows]), one
     ``(N, T)`` window per step; the model's stateful layers carry the state from window to
     window and cut the graph behind it. Gradient clipping by global norm is the optimizer's
     ``clip_norm``. Learning-rate schedules, applied after each epoch:
@@ -704,7 +704,7 @@ class LMTrainer(Trainer):
     def plot(self, path=None, ax=None, title=None):
         """The per-epoch train/validation perplexity curve as a matplotlib Figure.
 
-        As :meth:`Trainer.plot`: drawn on ``ax`` or a new pyplot-free Figure (the global backend
+        As [`Trainer.plot`][Trainer.plot]: drawn on ``ax`` or a new pyplot-free Figure (the global backend
         is never switched) and saved (png, svg, pdf) only when ``path`` is given.
         """
         try:

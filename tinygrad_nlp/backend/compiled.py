@@ -3,7 +3,7 @@
 In numpy, a lazy Adam step over the R rows a batch touched is three row gathers, about a dozen
 element-wise passes, a finiteness check and three scatters: each one a trip through memory. On
 PTB's CBOW that was 60 % of a training step. Here an optimizer's element-wise rule (the one
-Python function its class defines, see :mod:`tinygrad_nlp.optimizers`) is compiled into a loop of
+Python function its class defines, see [`tinygrad_nlp.optimizers`][tinygrad_nlp.optimizers]) is compiled into a loop of
 two passes over the touched elements: the first computes every new weight and state value and
 checks that all are finite, and only then does the second compute them again and write them in
 place. That keeps the optimizers' guarantee (a parameter is updated whole or not at all, never
@@ -14,7 +14,7 @@ the gather-dot gives EmbeddingDot's scores without an (N, K, H) array of gathere
 The loops that read rows scattered over a table prefetch the rows a few ids ahead, so that a
 large vocabulary's trips to DRAM overlap instead of stalling one after another.
 
-Every function has a twin of the same signature in :mod:`tinygrad_nlp.backend.numpy_backend`,
+Every function has a twin of the same signature in [`tinygrad_nlp.backend.numpy_backend`][tinygrad_nlp.backend.numpy_backend],
 which the tests hold these to; inputs a loop does not take (float16, a table that is not 2-D,
 non-contiguous optimizer tables) are handed to that twin here, so callers never check. The
 loops are compiled on first use, once per dtype (about half a second each), and cached on disk.
@@ -232,7 +232,7 @@ def _fits_update(data, states, grad):
 
 
 def update_rows(rule, data, states, rows, grad, hyper):
-    """Same contract as :func:`tinygrad_nlp.backend.numpy_backend.update_rows`, compiled from
+    """Same contract as [`tinygrad_nlp.backend.numpy_backend.update_rows`][tinygrad_nlp.backend.numpy_backend.update_rows], compiled from
     ``rule`` (once per rule and dtype). A dense update is one row of the flattened arrays."""
     if not _fits_update(data, states, grad):
         return _reference.update_rows(rule, data, states, rows, grad, hyper)
@@ -418,7 +418,7 @@ def _guided_search(cdf, guide, keys, out):
 
 def guided_search(cdf, guide, keys):
     """``np.searchsorted(cdf, keys, side="right")`` for keys in [0, 1), the same answers, in
-    expected O(1) per key with the table from :func:`build_guide`."""
+    expected O(1) per key with the table from [`build_guide`][build_guide]."""
     keys = np.asarray(keys, dtype=np.float64)
     out = np.empty(keys.shape, dtype=np.intp)
     _guided_search(cdf, guide, np.ascontiguousarray(keys).ravel(), out.ravel())

@@ -108,7 +108,7 @@ def _check(hs_enc, hs_dec, mask):
 
 
 def attention_weights(hs_enc, hs_dec, mask=None):
-    """The (N, Td, Te) attention weights alone; see :func:`attention`."""
+    """The (N, Td, Te) attention weights alone; see [`attention`][attention]."""
     return AttentionWeights(_check(hs_enc, hs_dec, mask))(hs_enc, hs_dec)
 
 

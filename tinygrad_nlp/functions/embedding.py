@@ -7,7 +7,7 @@
 * ``embedding_dot(W, h, idx)`` scores ``out[n] = W[idx[n]] . h[n]`` (the book's EmbeddingDot):
   with ``idx`` of shape (N, K) one node scores a positive and its negatives at once.
 
-With ``sparse=True`` the gradient of ``W`` is a :class:`~tinygrad_nlp.sparse.SparseRows` holding
+With ``sparse=True`` the gradient of ``W`` is a [`SparseRows`][tinygrad_nlp.sparse.SparseRows] holding
 only the touched rows, so a step costs O(batch x H) rather than O(V x H).
 """
 
@@ -28,7 +28,7 @@ __all__ = [
 
 
 def _unique_of(ids):
-    """The cached (unique, inverse) of an :class:`Ids`, else None (computed when needed)."""
+    """The cached (unique, inverse) of an [`Ids`][Ids], else None (computed when needed)."""
     return ids.unique_inverse() if isinstance(ids, Ids) else None
 
 
@@ -83,9 +83,9 @@ def embedding(W, idx, sparse=False):
     Args:
         W: (V, H) Variable/Parameter (float32 or float64).
         idx: integer array of any shape with values in ``[0, V)`` (or an
-            :class:`~tinygrad_nlp.sparse.Ids`, whose checks and sort are reused); a negative,
-            too large or non-integer id raises :class:`InvalidIdError` naming it.
-        sparse: make ``W``'s gradient a row-sparse :class:`SparseRows` (only the touched rows).
+            [`Ids`][tinygrad_nlp.sparse.Ids], whose checks and sort are reused); a negative,
+            too large or non-integer id raises [`InvalidIdError`][InvalidIdError] naming it.
+        sparse: make ``W``'s gradient a row-sparse [`SparseRows`][SparseRows] (only the touched rows).
 
     Returns:
         Variable of shape ``idx.shape + (H,)``. Repeated ids get their gradients summed.

@@ -299,7 +299,7 @@ def negative_sampling_loss(h, W, target, negatives, sparse=False, scored=None):
         target: (N,) integer ids. negatives: (N, K) integer ids.
         sparse: make ``W``'s gradient row-sparse.
         scored: optionally the (N, K+1) ids ``[target | negatives]`` already built as an
-            :class:`~tinygrad_nlp.sparse.Ids` (checked and sorted ahead, by a data pipeline).
+            [`Ids`][tinygrad_nlp.sparse.Ids] (checked and sorted ahead, by a data pipeline).
     """
     target = target.data if isinstance(target, Variable) else np.asarray(target)
     negatives = negatives.data if isinstance(negatives, Variable) else np.asarray(negatives)

@@ -1,11 +1,11 @@
 """Sequence-to-sequence models on character tasks (the book's chapters 7 and 8, and past them).
 
-* :mod:`~tinygrad_nlp.seq2seq.networks`: ``Seq2seq``, ``PeekySeq2seq``, ``AttentionSeq2seq``.
-* :mod:`~tinygrad_nlp.seq2seq.decoding`: greedy decoding and beam search, batched.
-* :mod:`~tinygrad_nlp.seq2seq.evaluation`: exact-match accuracy and a sample with mistakes marked.
+* [`networks`][tinygrad_nlp.seq2seq.networks]: ``Seq2seq``, ``PeekySeq2seq``, ``AttentionSeq2seq``.
+* [`decoding`][tinygrad_nlp.seq2seq.decoding]: greedy decoding and beam search, batched.
+* [`evaluation`][tinygrad_nlp.seq2seq.evaluation]: exact-match accuracy and a sample with mistakes marked.
 
 The tasks themselves (addition, dates, files in the book's layout) are in
-:mod:`tinygrad_nlp.text.sequences`.
+[`tinygrad_nlp.text.sequences`][tinygrad_nlp.text.sequences].
 """
 
 from tinygrad_nlp.seq2seq.decoding import beam_search, greedy

@@ -42,7 +42,7 @@ def greedy(model, xs, start_id, length):
     """The most likely symbol at each step, fed back as the next input.
 
     Args:
-        model: a seq2seq model (``encode``/``decode``, see :mod:`tinygrad_nlp.seq2seq.networks`).
+        model: a seq2seq model (``encode``/``decode``, see [`tinygrad_nlp.seq2seq.networks`][tinygrad_nlp.seq2seq.networks]).
         xs: (N, Te) question ids, or (Te,) for one question.
         start_id: the start symbol's id (the first decoder input).
         length: how many symbols to write.

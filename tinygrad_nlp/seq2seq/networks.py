@@ -7,12 +7,12 @@ a recurrent decoder started from the encoder's final state:
 * ``PeekySeq2seq``: the encoder's final hidden state ``h`` is also concatenated to the decoder's
   input and to its output at every step, so no step has to remember it.
 * ``AttentionSeq2seq``: every decoder state attends over all encoder states
-  (:func:`~tinygrad_nlp.functions.attention`); the context vector joins the decoder state
+  ([`attention`][tinygrad_nlp.functions.attention]); the context vector joins the decoder state
   before the output layer.
 
 ``model(xs, ts)`` is the teacher-forced loss: the decoder reads ``ts[:, :-1]`` (starting with the
 start symbol) and is scored on predicting ``ts[:, 1:]``. Decoding without teacher forcing is in
-:mod:`tinygrad_nlp.seq2seq.decoding` (``model.generate`` and ``model.beam_search`` call it).
+[`tinygrad_nlp.seq2seq.decoding`][tinygrad_nlp.seq2seq.decoding] (``model.generate`` and ``model.beam_search`` call it).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def run_recurrent(rnn, xs, state, xw=None):
     """``(hs, final state)`` of a one-layer recurrent layer over (N, T, D) inputs ``xs``.
 
     ``xw`` is the input projection ``xs @ W_x + b`` when the caller computed it (Peeky). An LSTM
-    runs as one :func:`~tinygrad_nlp.functions.lstm_sequence` node (the same values as the
+    runs as one [`lstm_sequence`][tinygrad_nlp.functions.lstm_sequence] node (the same values as the
     layer's per-step cells, with fewer and larger matrix products); other cells run step by step.
     """
     cell = rnn.cells[0]
@@ -238,7 +238,7 @@ class Seq2seq(Model):
                              clusters=[("encoder", encoder), (f"decoder ({type(self.decoder).__name__})", [scores])])
 
     def plot(self, xs, ts, to_file="model.svg", verbose=True, rankdir="TB"):
-        """Render :meth:`graph` to ``to_file`` (svg/png/pdf/dot)."""
+        """Render [`graph`][graph] to ``to_file`` (svg/png/pdf/dot)."""
         from tinygrad_nlp.viz import render_dot
 
         return render_dot(self.graph(xs, ts, verbose=verbose, rankdir=rankdir), to_file)

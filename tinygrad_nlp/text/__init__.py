@@ -8,13 +8,13 @@ Examples:
     >>> contexts.shape, target.tolist()
     ((6, 2), [1, 2, 3, 4, 1, 5])
 
-Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` (:class:`Vocabulary`),
-``contexts`` (:func:`create_contexts_target`), ``subsampling`` (frequent-word subsampling),
-``sampler`` (:class:`UnigramSampler`), ``corpora`` (:func:`load_ptb`), ``stream`` (:func:`load_text`,
-:func:`build_id_file`: any text read line by line in bounded memory), ``windows``
-(:class:`ContextWindows`: training batches cut from a corpus as they are needed),
-``demo`` (:func:`load_demo`, :func:`demo_text`), ``sequences`` (the addition and date tasks of
-sequence-to-sequence models: :func:`addition`, :func:`dates`, :func:`load_seq`).
+Modules, one job each: ``preprocessing`` (tokenising, ids), ``vocab`` ([`Vocabulary`][Vocabulary]),
+``contexts`` ([`create_contexts_target`][create_contexts_target]), ``subsampling`` (frequent-word subsampling),
+``sampler`` ([`UnigramSampler`][UnigramSampler]), ``corpora`` ([`load_ptb`][load_ptb]), ``stream`` ([`load_text`][load_text],
+``build_id_file``: any text read line by line in bounded memory), ``windows``
+(``ContextWindows``: training batches cut from a corpus as they are needed),
+``demo`` ([`load_demo`][load_demo], [`demo_text`][demo_text]), ``sequences`` (the addition and date tasks of
+sequence-to-sequence models: [`addition`][addition], [`dates`][dates], [`load_seq`][load_seq]).
 """
 
 from tinygrad_nlp.text.contexts import create_contexts_target

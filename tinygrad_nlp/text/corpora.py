@@ -1,5 +1,5 @@
 """Loading corpora from files: Penn Treebank (found locally or downloaded and verified) and any
-plain-text file with one sentence per line (read line by line by :mod:`tinygrad_nlp.text.stream`)."""
+plain-text file with one sentence per line (read line by line by ``tinygrad_nlp.text.stream``)."""
 
 from __future__ import annotations
 
@@ -106,7 +106,7 @@ def _download(url, dest, expected_sha256):
 
 
 def _locate_ptb_file(name, data_dir, cache_dir, download):
-    """Path of PTB file ``name`` by the lookup order of :func:`load_ptb`; warns on user files
+    """Path of PTB file ``name`` by the lookup order of [`load_ptb`][load_ptb]; warns on user files
     whose checksum differs."""
     expected = PTB_SHA256[name]
     user_dir, source = None, None
@@ -173,7 +173,7 @@ def load_ptb(split="train", data_dir=None, cache_dir=None, download=True):
             from the reference one is still loaded, with a warning.
         cache_dir: where downloads go (in a ``ptb`` subfolder); default ``$TINYGRAD_NLP_CACHE``
             or ``~/.cache/tinygrad_nlp``.
-        download: fetch missing files from :data:`PTB_BASE_URL` (verified by sha256 before they
+        download: fetch missing files from ``PTB_BASE_URL`` (verified by sha256 before they
             are saved) when not found locally.
 
     Lookup order: ``data_dir`` -> ``$TINYGRAD_NLP_PTB_DIR`` -> the cache -> download.

@@ -1,7 +1,7 @@
 """A built-in, generated demo corpus whose words fall into clear semantic groups.
 
 Sentences are filled in from templates with a fixed seed, so the text is the same on every
-machine and nothing is downloaded. Each group (:data:`DEMO_GROUPS`) has its own templates --
+machine and nothing is downloaded. Each group (``DEMO_GROUPS``) has its own templates --
 days follow "on" / "every" / "next", instruments follow "plays the", numbers come before
 "kilos of" / "years old" / "o'clock", and so on -- while the filler of every slot is drawn
 uniformly from its group. Words of one group therefore share their context words and words of
@@ -9,12 +9,12 @@ different groups do not, which is exactly the signal CBoW / skip-gram pick up: a
 training run, the nearest neighbours of "monday" should be other days, those of "paris" other
 capitals, those of "violin" other instruments.
 
-Groups (14, 140 words; see :data:`DEMO_GROUPS`): days, months, numbers, colours, animals,
+Groups (14, 140 words; see ``DEMO_GROUPS``): days, months, numbers, colours, animals,
 fruits, family, countries, capitals, motion (verbs of motion, past tense), professions,
 instruments, places, weather. Countries and capitals are paired by index ("paris is the capital
 of france"), so the text also carries a capital-of relation.
 
-Size: :data:`DEMO_SENTENCES` = 20,000 sentences, 140,156 tokens (counting the ``'.'`` tokens),
+Size: ``DEMO_SENTENCES`` = 20,000 sentences, 140,156 tokens (counting the ``'.'`` tokens),
 256 distinct words (the 140 group words, possessives, articles and template words); about
 680 KB of text, generated in about 0.1 s and cached. Every group word occurs 120-510 times.
 """
@@ -186,7 +186,7 @@ def demo_text(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
 
 
 def load_demo(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
-    """The demo corpus as ``(corpus, word_to_id, id_to_word)``, like :func:`preprocess`.
+    """The demo corpus as ``(corpus, word_to_id, id_to_word)``, like [`preprocess`][preprocess].
 
     corpus is a 1-D ``np.int32`` array (140,156 tokens with the defaults; sentence ends are the
     ``'.'`` token), ids in order of first appearance. See the module docstring for the groups.
@@ -195,7 +195,7 @@ def load_demo(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
 
 
 def demo_group_of(word):
-    """Name of the :data:`DEMO_GROUPS` group holding ``word``, or None."""
+    """Name of the ``DEMO_GROUPS`` group holding ``word``, or None."""
     for name, words in DEMO_GROUPS.items():
         if word in words:
             return name

@@ -17,7 +17,7 @@ class UnigramSampler:
 
     Args:
         corpus: 1-D integer array of word ids (shape (L,), L >= 1); counted with ``np.bincount``,
-            so V = corpus.max() + 1. Use :meth:`from_counts` to give counts (and V) directly.
+            so V = corpus.max() + 1. Use [`from_counts`][from_counts] to give counts (and V) directly.
         power: float >= 0 (0.75 in word2vec). Words with a zero count get probability 0 for
             every power, including 0.
         sample_size: int >= 1, negatives per target.
@@ -31,7 +31,7 @@ class UnigramSampler:
 
     Sampling uses the cumulative table of ``p`` (built once, O(V)) and ``np.searchsorted`` on
     uniform draws, so a call costs O(B * sample_size * log V) whatever V is; with the compiled
-    backend (:mod:`tinygrad_nlp.backend`), a guide table into the cumulative table
+    backend (``tinygrad_nlp.backend``), a guide table into the cumulative table
     finds the same ids in expected O(1) per draw, nearly as fast at V = 1,000,000 as at 10,000.
     With ``exclude_target`` the target's interval of the table is cut out of the uniform draw, which
     samples the renormalised distribution directly; the rare draw that still lands on the target

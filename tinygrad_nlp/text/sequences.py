@@ -6,8 +6,8 @@ answer, padded to the same width too. ``"16+75  _91  "`` is an addition line (qu
 characters, answer ``_`` + 4); ``"september 27, 1994           _1994-09-27"`` a date line
 (question 29 characters, answer ``_`` + 10).
 
-* :func:`addition` and :func:`dates` generate such lines from a seed.
-* :func:`load_seq` reads a file of them and :func:`split_seq` turns lines into id arrays with a
+* [`addition`][addition] and [`dates`][dates] generate such lines from a seed.
+* [`load_seq`][load_seq] reads a file of them and [`split_seq`][split_seq] turns lines into id arrays with a
   character vocabulary, split into training and test rows exactly as the NLP book's
   ``sequence.load_data`` does, so accuracies on its ``addition.txt`` and ``date.txt`` compare.
 """
@@ -229,7 +229,7 @@ def split_seq(lines, test_fraction=0.1, seed=1984, reverse=False, source="<lines
 
     Returns:
         ``((x_train, t_train), (x_test, t_test), vocab)``: int32 arrays (N, Tq) and (N, Ta)
-        where ``t[:, 0]`` is the start symbol's id, and a :class:`Vocabulary` of characters.
+        where ``t[:, 0]`` is the start symbol's id, and a [`Vocabulary`][Vocabulary] of characters.
     """
     if not (isinstance(test_fraction, (int, float)) and 0 <= test_fraction < 1):
         raise ValueError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
@@ -256,7 +256,7 @@ def split_seq(lines, test_fraction=0.1, seed=1984, reverse=False, source="<lines
 
 def load_seq(path, test_fraction=0.1, seed=1984, reverse=False):
     """Read a task file (one ``question<pad>_answer<pad>`` line each) and split it; see
-    :func:`split_seq`. ``load_seq("date.txt", reverse=True)`` reproduces the book's arrays
+    [`split_seq`][split_seq]. ``load_seq("date.txt", reverse=True)`` reproduces the book's arrays
     for its attention model (``x[:, ::-1]``)."""
     path = os.fspath(path)
     with open(path, encoding="utf-8", newline="") as f:

@@ -4,16 +4,16 @@ ids, optionally written once to a compact id file on disk that training memory-m
 The text is read in blocks of whole lines (about 1 MB), decoded, split into tokens and mapped to
 ids by first appearance while the words are counted; only the running word list and the ids
 of one block are in memory. A line longer than ``max_line_bytes`` (default
-:data:`MAX_LINE_BYTES`, 100 MB) is refused naming the file and the line, so a file without
+[`MAX_LINE_BYTES`][MAX_LINE_BYTES], 100 MB) is refused naming the file and the line, so a file without
 newlines (``/dev/zero``) cannot exhaust memory. When the pass ends, ``min_count`` and
-``max_size`` pick the vocabulary (exactly as :meth:`Vocabulary.build` would from the whole
+``max_size`` pick the vocabulary (exactly as [`Vocabulary.build`][Vocabulary.build] would from the whole
 token list) and the ids are renumbered in place by one lookup table.
 
-* :func:`load_text` keeps the ids in memory: its peak is about twice the final id array plus
+* [`load_text`][load_text] keeps the ids in memory: its peak is about twice the final id array plus
   the vocabulary (the blocks' ids, then one array they are joined into).
-* :func:`build_id_file` writes them to a ``.npy`` file (int32, 128-byte header, atomic: a
+* ``build_id_file`` writes them to a ``.npy`` file (int32, 128-byte header, atomic: a
   temporary file renamed into place) whose memory does not grow with the corpus at all;
-  :func:`open_id_file` maps it back read-only.
+  [`open_id_file`][open_id_file] maps it back read-only.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def read_line_blocks(path, encoding="utf-8", errors="strict", max_line_bytes=MAX
     file, and ValueError naming the file and line for undecodable bytes (with ``errors=
     "strict"``; ``hint`` is appended to its message, or, if callable, ``hint(path, line, column,
     bad_bytes_hex, encoding, reason)`` words it) or a line longer than ``max_line_bytes``. Memory: one block (``block_bytes``,
-    default :data:`BLOCK_BYTES`) plus the longest line, never more than about
+    default [`BLOCK_BYTES`][BLOCK_BYTES]) plus the longest line, never more than about
     ``block_bytes + max_line_bytes``.
     """
     path = os.fspath(path)
@@ -194,7 +194,7 @@ class TextEncoder:
         return ids
 
     def vocabulary(self, min_count=1, max_size=None, unk="<unk>"):
-        """``(vocab, remap)``: the vocabulary :meth:`Vocabulary.build` would give for the whole
+        """``(vocab, remap)``: the vocabulary [`Vocabulary.build`][Vocabulary.build] would give for the whole
         text (ids by first appearance), and the (V_seen,) int32 table from raw to final ids."""
         words = self.words
         vocab = Vocabulary.from_counts(words, self.counts, min_count=min_count, max_size=max_size, unk=unk,
@@ -217,13 +217,13 @@ def load_text(path, lowercase=True, encoding="utf-8", errors="strict", min_count
     """Load any plain-text corpus (one sentence per line, tokens separated by whitespace).
 
     Args:
-        path: the file, read line by line (see :func:`read_line_blocks`).
+        path: the file, read line by line (see ``read_line_blocks``).
         lowercase: lower-case every token.
         encoding: the file's text encoding.
         errors: how undecodable bytes are handled, as in ``bytes.decode``: ``"strict"`` raises a
             ValueError naming the file, line and column; ``"replace"`` puts U+FFFD in their place;
             ``"ignore"`` drops them.
-        min_count, max_size: passed to :meth:`Vocabulary.build`; words dropped by them become
+        min_count, max_size: passed to [`Vocabulary.build`][Vocabulary.build]; words dropped by them become
             ``<unk>``.
         eos: append ``<eos>`` after every non-blank line (blank lines are skipped).
         max_line_bytes: a longer line raises ValueError naming the file and line.
@@ -235,7 +235,7 @@ def load_text(path, lowercase=True, encoding="utf-8", errors="strict", min_count
     Raises FileNotFoundError for a missing file and ValueError (naming it) for a file without
     tokens. Tokens are not split further (no punctuation handling), so a pre-tokenised file
     like PTB loads exactly as written. Peak memory is about twice the returned array plus the
-    vocabulary; for corpora larger than that, use :func:`build_id_file`.
+    vocabulary; for corpora larger than that, use ``build_id_file``.
     """
     path = os.fspath(path)
     encoder = TextEncoder(lowercase, eos)
@@ -267,13 +267,13 @@ def build_id_file(path, out_path, lowercase=True, encoding="utf-8", errors="stri
                   eos=True, max_line_bytes=MAX_LINE_BYTES):
     """Turn a text corpus into a file of int32 word ids, streaming: memory does not grow with it.
 
-    One pass reads ``path`` block by block (as :func:`load_text` does, with the same vocabulary
+    One pass reads ``path`` block by block (as [`load_text`][load_text] does, with the same vocabulary
     and ids) and appends each block's ids to a temporary file beside ``out_path``; the ids are
     then renumbered in place through a memory map and the file is renamed to ``out_path`` (a
-    ``.npy`` file: ``np.load(out_path, mmap_mode="r")`` or :func:`open_id_file` read it).
+    ``.npy`` file: ``np.load(out_path, mmap_mode="r")`` or [`open_id_file`][open_id_file] read it).
 
     Returns:
-        ``(vocab, tokens)``: the :class:`Vocabulary` (with counts) and the number of ids written.
+        ``(vocab, tokens)``: the [`Vocabulary`][Vocabulary] (with counts) and the number of ids written.
     """
     path, out_path = os.fspath(path), os.fspath(out_path)
     encoder = TextEncoder(lowercase, eos)
@@ -319,7 +319,7 @@ def _drop_pages(mm, start, length):
 
 
 def open_id_file(path):
-    """The ids of a file written by :func:`build_id_file`, memory-mapped read-only (1-D int32)."""
+    """The ids of a file written by ``build_id_file``, memory-mapped read-only (1-D int32)."""
     path = os.fspath(path)
     try:
         ids = np.load(path, mmap_mode="r", allow_pickle=False)

@@ -54,7 +54,7 @@ def subsample(corpus, counts=None, t=1e-5, seed=None):
 
     Each token of word ``w`` is kept independently with probability
     ``min(1, (sqrt(f_w / t) + 1) * t / f_w)`` (word2vec.c's rule, see
-    :func:`keep_probabilities`), where ``f_w = counts[w] / counts.sum()``.
+    [`keep_probabilities`][keep_probabilities]), where ``f_w = counts[w] / counts.sum()``.
 
     Args:
         corpus: 1-D integer array of word ids, shape (L,).

@@ -30,7 +30,7 @@ class Vocabulary:
         counts: read-only ``np.int64`` array of shape (len(words),).
         unk: the unknown-word token or None; ``unk_id`` its id or None.
 
-    Usually built with :meth:`build` from a stream of tokens.
+    Usually built with [`build`][build] from a stream of tokens.
     """
 
     def __init__(self, words, counts=None, unk=None):
@@ -110,12 +110,12 @@ class Vocabulary:
 
     @classmethod
     def from_counts(cls, words, counts, min_count=1, max_size=None, unk="<unk>", order="first"):
-        """The vocabulary :meth:`build` makes, from words already counted.
+        """The vocabulary [`build`][build] makes, from words already counted.
 
         Args:
             words: distinct str in order of first appearance in the text (a streaming reader's
                 running word list). counts: their counts (V,) non-negative integers.
-            min_count, max_size, unk, order: as in :meth:`build`.
+            min_count, max_size, unk, order: as in [`build`][build].
         """
         if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or min_count < 1:
             raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
@@ -273,7 +273,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path):
-        """Read a file written by :meth:`save`, validating it.
+        """Read a file written by [`save`][save], validating it.
 
         Raises FileNotFoundError if ``path`` does not exist, and ValueError naming the file and
         the problem for invalid/truncated JSON, a wrong format tag or version, wrong types,

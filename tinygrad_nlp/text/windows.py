@@ -1,11 +1,11 @@
 """Training batches of context windows cut from a corpus of ids as they are needed.
 
-:func:`~tinygrad_nlp.text.create_contexts_target` builds the windows of a whole corpus at once:
+[`create_contexts_target`][tinygrad_nlp.text.create_contexts_target] builds the windows of a whole corpus at once:
 ``2 * window_size + 1`` ids per token, 44 bytes a token at window 5, so a corpus of 100 M tokens
-would need 4.4 GB before training starts. :class:`ContextWindows` builds each batch's windows
+would need 4.4 GB before training starts. ``ContextWindows`` builds each batch's windows
 when the batch is drawn, from a block of the corpus read at that moment. The corpus may be an
 ndarray or a read-only memory map of an id file
-(:func:`~tinygrad_nlp.text.stream.open_id_file`); memory stays that of one block whatever the
+([`open_id_file`][tinygrad_nlp.text.stream.open_id_file]); memory stays that of one block whatever the
 corpus length.
 
 Shuffling: the corpus is cut into blocks of ``block_size`` tokens visited in random order, and
@@ -14,7 +14,7 @@ the targets of a block are visited in random order. A corpus no longer than one 
 exactly those of ``create_contexts_target`` followed by a permutation.
 
 Frequent-word subsampling (``keep``, word2vec's rule, see
-:func:`~tinygrad_nlp.text.keep_probabilities`) is drawn afresh for every block of every epoch
+[`keep_probabilities`][tinygrad_nlp.text.keep_probabilities]) is drawn afresh for every block of every epoch
 before the windows are cut, so the windows reach over the removed words, as in word2vec.
 """
 
@@ -42,7 +42,7 @@ class ContextWindows:
         block_size: tokens per block (the unit of memory and of shuffling).
 
     ``batches(batch_size, rng, shuffle=True)`` yields (B, 2W) int32 contexts and (B,) int32
-    targets; :attr:`num_targets` is the (expected, with ``keep``) number of targets per epoch.
+    targets; [`num_targets`][num_targets] is the (expected, with ``keep``) number of targets per epoch.
     """
 
     def __init__(self, corpus, window_size, keep=None, block_size=BLOCK_SIZE):
