@@ -29,3 +29,45 @@ def test_the_version_is_written_once_and_the_changelog_knows_it():
 def test_the_package_ships_its_type_information():
     assert (REPO / "tinygrad_nlp" / "py.typed").is_file()
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["tinygrad_nlp"]
+
+
+ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io"]
+
+
+def _public_callables(module):
+    import inspect
+
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isfunction(obj):
+            yield name, obj
+        elif inspect.isclass(obj) and obj.__module__ == module.__name__:
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") and attr != "__init__":
+                    continue
+                if isinstance(member, property):
+                    member = member.fget
+                elif isinstance(member, (classmethod, staticmethod)):
+                    member = member.__func__
+                if inspect.isfunction(member):
+                    yield f"{name}.{attr}", member
+
+
+def test_the_public_api_of_the_annotated_modules_is_fully_annotated():
+    """Every parameter and return value of their public functions and methods has a type."""
+    import importlib
+    import inspect
+
+    missing = []
+    for module_name in ANNOTATED_MODULES:
+        module = importlib.import_module(module_name)
+        for name, func in _public_callables(module):
+            signature = inspect.signature(func)
+            for param in list(signature.parameters.values()):
+                if param.name in ("self", "cls") or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                    continue
+                if param.annotation is inspect.Parameter.empty:
+                    missing.append(f"{module_name}.{name}({param.name})")
+            if signature.return_annotation is inspect.Signature.empty:
+                missing.append(f"{module_name}.{name} -> ?")
+    assert missing == []

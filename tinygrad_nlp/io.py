@@ -14,10 +14,14 @@ import struct
 import tempfile
 import zipfile
 import zlib
+from collections.abc import Iterator
+from typing import IO, Any, Union
 
 import numpy as np
 
 from tinygrad_nlp.errors import TinygradNLPError
+
+PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz",
            "save_figure_atomic"]
@@ -35,7 +39,7 @@ def _final_mode(path):
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode="wb", encoding=None):
+def atomic_write(path: PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only if the block succeeds.
 
     ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8).
@@ -74,19 +78,19 @@ def _fsync_dir(directory):
             os.close(fd)
 
 
-def write_bytes_atomic(path, data):
+def write_bytes_atomic(path: PathLike, data: bytes) -> None:
     """Atomically replace ``path`` with ``data`` (bytes)."""
     with atomic_write(path, "wb") as f:
         f.write(data)
 
 
-def write_text_atomic(path, text, encoding="utf-8"):
+def write_text_atomic(path: PathLike, text: str, encoding: str = "utf-8") -> None:
     """Atomically replace ``path`` with ``text``."""
     with atomic_write(path, "w", encoding=encoding) as f:
         f.write(text)
 
 
-def save_npz(path, arrays):
+def save_npz(path: PathLike, arrays: dict[str, Any]) -> None:
     """Atomically write a dict of ndarrays as an uncompressed ``.npz`` (no pickled objects)."""
     for k, a in arrays.items():
         if np.asarray(a).dtype.hasobject:
@@ -95,7 +99,7 @@ def save_npz(path, arrays):
         np.savez(f, **arrays)
 
 
-def load_npz(path):
+def load_npz(path: PathLike) -> dict[str, np.ndarray]:
     """Read an ``.npz`` archive into a dict of ndarrays without ever unpickling.
 
     A missing file raises ``FileNotFoundError``; anything else that is not a valid archive of
@@ -182,7 +186,7 @@ def _read_member(archive, info):
     return array
 
 
-def save_figure_atomic(fig, path):
+def save_figure_atomic(fig: Any, path: PathLike) -> str:
     """Atomically write a matplotlib Figure to ``path``; the extension picks png, svg or pdf."""
     fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower()
     if fmt not in ("png", "svg", "pdf"):

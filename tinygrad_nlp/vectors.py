@@ -24,12 +24,21 @@ import mmap
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence, Union
 
 import numpy as np
 
 from tinygrad_nlp.core import Variable
 from tinygrad_nlp.io import atomic_write, save_figure_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+PathLike = Union[str, "os.PathLike[str]"]
+# A most_similar term: a word, a vector of shape (H,), or a (word, weight) pair.
+Term = Union[str, np.ndarray, Variable, tuple]
+Terms = Union[Term, Sequence[Term], None]
 
 __all__ = ["AnalogyResult", "Correlation", "WordPairResult", "WordVectors", "spearman"]
 
@@ -79,7 +88,7 @@ class WordVectors:
     and ``dim`` (``H``). Treat ``words`` and ``index`` as read-only.
     """
 
-    def __init__(self, matrix, words):
+    def __init__(self, matrix: Any, words: Sequence[str]) -> None:
         if isinstance(matrix, Variable):
             matrix = matrix.data
         self._setup(np.array(matrix, copy=True), words)
@@ -123,7 +132,7 @@ class WordVectors:
         self._folded = {}
 
     @classmethod
-    def from_ids(cls, matrix, id_to_word):
+    def from_ids(cls, matrix: Any, id_to_word: Mapping[int, str] | Sequence[str]) -> WordVectors:
         """Build from the NLP book's ``id_to_word`` (a dict ``{0: word, 1: word, ...}``) or a list.
 
         A dict must have exactly the ids ``0 .. V-1`` so that id ``i`` names row ``i``.
@@ -142,7 +151,7 @@ class WordVectors:
     # ----- container protocol -----
 
     @property
-    def dim(self):
+    def dim(self) -> int:
         """The vector size ``H``."""
         return self.vectors.shape[1]
 
@@ -171,33 +180,33 @@ class WordVectors:
     # ----- gensim's names for the same things -----
 
     @property
-    def index_to_key(self):
+    def index_to_key(self) -> list[str]:
         """The words, row by row (gensim's name for ``words``)."""
         return self.words
 
     @property
-    def key_to_index(self):
+    def key_to_index(self) -> dict[str, int]:
         """word -> row (gensim's name for ``index``)."""
         return self.index
 
     @property
-    def vector_size(self):
+    def vector_size(self) -> int:
         """The vector size ``H`` (gensim's name for [`dim`][dim])."""
         return self.dim
 
-    def get_vector(self, key, norm=False):
+    def get_vector(self, key: str, norm: bool = False) -> np.ndarray:
         """The vector of ``key``, shape ``(H,)`` (scaled to unit length if ``norm``); a copy."""
         row = self._row(key)
         return np.array((self.unit_vectors if norm else self.vectors)[row])
 
-    def has_index_for(self, key):
+    def has_index_for(self, key: str) -> bool:
         """True if ``key`` is in the vocabulary."""
         return key in self
 
     # ----- similarity -----
 
     @property
-    def unit_vectors(self):
+    def unit_vectors(self) -> np.ndarray:
         """Rows scaled to unit length (computed once, cached, read-only); all-zero rows stay zero."""
         if self._unit is None:
             m = self.vectors
@@ -212,12 +221,13 @@ class WordVectors:
             self._unit = unit
         return self._unit
 
-    def similarity(self, word1, word2):
+    def similarity(self, word1: str, word2: str) -> float:
         """Cosine similarity of two words (0.0 when either vector is all zeros)."""
         u = self.unit_vectors
         return float(np.dot(u[self._row(word1)].astype(np.float64), u[self._row(word2)].astype(np.float64)))
 
-    def most_similar(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def most_similar(self, positive: Terms = None, negative: Terms = None, topn: int | None = 10,
+                     restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """The ``topn`` words closest to the mean of ``positive`` minus ``negative``, best first.
 
         As gensim's ``KeyedVectors.most_similar``: ``positive`` and ``negative`` are a word, a
@@ -278,7 +288,8 @@ class WordVectors:
             raise ValueError(f"query vector must have shape ({self.dim},), got {v.shape}")
         return v
 
-    def most_similar_cosmul(self, positive=None, negative=None, topn=10, restrict_vocab=None):
+    def most_similar_cosmul(self, positive: Terms = None, negative: Terms = None, topn: int | None = 10,
+                            restrict_vocab: int | None = None) -> list[tuple[str, float]] | np.ndarray:
         """Analogies by 3CosMul (Levy and Goldberg, 2014), as gensim's ``most_similar_cosmul``.
 
         Each candidate's score is the product of its shifted cosines ``(1 + cos) / 2`` with the
@@ -310,7 +321,7 @@ class WordVectors:
             return scores
         return self._top(scores, topn, [r for r in exclude if r < limit])
 
-    def doesnt_match(self, words):
+    def doesnt_match(self, words: Sequence[str]) -> str:
         """The word of ``words`` furthest from their mean (cosine), as gensim's ``doesnt_match``.
 
         Words outside the vocabulary are left out; ValueError if none is known.
@@ -322,7 +333,7 @@ class WordVectors:
         mean = self._unit_query(vectors.mean(axis=0)).astype(np.float64)
         return self.words[rows[int(np.argmin(vectors @ mean))]]
 
-    def analogy(self, a, b, c, topn=5):
+    def analogy(self, a: str, b: str, c: str, topn: int = 5) -> list[tuple[str, float]]:
         """Solve ``a : b = c : ?`` by 3CosAdd: the words nearest to ``b - a + c`` (normalised vectors).
 
         ``a``, ``b`` and ``c`` themselves are left out. Returns ``(word, score)`` pairs best first,
@@ -366,7 +377,8 @@ class WordVectors:
 
     # ----- pictures -----
 
-    def plot(self, words, method="pca", ax=None, path=None, seed=0, title=None):
+    def plot(self, words: Sequence[str], method: str = "pca", ax: Axes | None = None, path: PathLike | None = None,
+             seed: int = 0, title: str | None = None) -> Figure:
         """A labelled 2-D scatter of ``words``, as a matplotlib Figure.
 
         The words' unit vectors (cosine is the similarity these vectors are read with) are
@@ -427,7 +439,8 @@ class WordVectors:
             self._folded = {key: table}  # keep one table: the last one asked for
         return self._folded[key]
 
-    def evaluate_analogies(self, path, lowercase=True, restrict_vocab=None):
+    def evaluate_analogies(self, path: PathLike, lowercase: bool = True,
+                           restrict_vocab: int | None = None) -> AnalogyResult:
         """Accuracy on analogy questions in the ``questions-words.txt`` format (Mikolov et al.).
 
         The file has ``: section`` header lines and question lines ``a b c d`` (a:b = c:d). A
@@ -467,7 +480,8 @@ class WordVectors:
         correct = self._answer_analogies(rows[known], lowercase, limit)
         return names, section_of, quads, known, correct
 
-    def evaluate_word_analogies(self, analogies, restrict_vocab=300000, case_insensitive=True):
+    def evaluate_word_analogies(self, analogies: PathLike, restrict_vocab: int = 300000,
+                                case_insensitive: bool = True) -> tuple[float, list[dict]]:
         """Analogy accuracy in gensim's shape: ``(score, sections)``.
 
         The same evaluation as [`evaluate_analogies`][evaluate_analogies] (3CosAdd over the first
@@ -534,8 +548,8 @@ class WordVectors:
             correct[s:e] = canon[pred] == d[s:e]
         return correct
 
-    def evaluate_word_pairs(self, pairs, delimiter="\t", restrict_vocab=300000, case_insensitive=True,
-                            *, lowercase=None):
+    def evaluate_word_pairs(self, pairs: PathLike, delimiter: str = "\t", restrict_vocab: int = 300000,
+                            case_insensitive: bool = True, *, lowercase: bool | None = None) -> WordPairResult:
         """Correlation of cosine similarities with human scores (WordSim-353 format).
 
         The file has lines ``word1<delimiter>word2<delimiter>score``; lines starting with ``#``
@@ -573,7 +587,7 @@ class WordVectors:
 
     # ----- word2vec files -----
 
-    def save_word2vec_format(self, path, binary=False):
+    def save_word2vec_format(self, path: PathLike, binary: bool = False) -> None:
         """Write the word2vec format read by gensim's ``KeyedVectors.load_word2vec_format``.
 
         Header line ``V H``, then per word: text format ``word v1 ... vH`` (float32 with 9
@@ -603,8 +617,9 @@ class WordVectors:
                     f.write(text.encode("utf-8"))
 
     @classmethod
-    def load_word2vec_format(cls, path, binary=False, limit=None, no_header=False, encoding="utf-8",
-                             dtype=np.float32):
+    def load_word2vec_format(cls, path: PathLike, binary: bool = False, limit: int | None = None,
+                             no_header: bool = False, encoding: str = "utf-8",
+                             dtype: Any = np.float32) -> WordVectors:
         """Read a word2vec text or binary file (as written by word2vec.c, gensim or [`save_word2vec_format`][save_word2vec_format]).
 
         Args:
@@ -639,7 +654,7 @@ class WordVectors:
             words, matrix = _load_text(path, encoding, dtype, limit, no_header)
         return cls._trusted(matrix, words)
 
-    def save_projector_tsv(self, vectors_path, metadata_path):
+    def save_projector_tsv(self, vectors_path: PathLike, metadata_path: PathLike) -> tuple[str, str]:
         """Write the two TSV files TensorFlow's Embedding Projector loads (projector.tensorflow.org).
 
         ``vectors_path`` gets one tab-separated vector per line, ``metadata_path`` the word of
@@ -911,7 +926,7 @@ def _correlation(test, x, y):
     return Correlation(float(np.clip(result.statistic, -1.0, 1.0)), float(result.pvalue))
 
 
-def spearman(x, y):
+def spearman(x: Any, y: Any) -> float:
     """Spearman's rank correlation of two 1-D sequences of equal length (``scipy.stats.spearmanr``).
 
     Ties get average ranks. Returns NaN when it is undefined: fewer than two values, or one of
@@ -941,11 +956,11 @@ class AnalogyResult:
     sections: dict = field(default_factory=dict)
 
     @property
-    def accuracy(self):
+    def accuracy(self) -> float:
         """``correct / total`` as a float in [0, 1] (NaN when no question was answerable)."""
         return self.correct / self.total if self.total else math.nan
 
-    def summary(self):
+    def summary(self) -> str:
         """A plain-text table: one row per section, then the overall figures."""
         width = max([len("section")] + [len(s) for s in self.sections])
 
@@ -979,17 +994,17 @@ class WordPairResult:
     pairs_total: int
 
     @property
-    def spearman(self):
+    def spearman(self) -> float:
         """Spearman's rank correlation (float; NaN when undefined)."""
         return self.spearman_test.statistic
 
     @property
-    def pearson(self):
+    def pearson(self) -> float:
         """Pearson's correlation (float; NaN when undefined)."""
         return self.pearson_test.statistic
 
     @property
-    def oov_ratio(self):
+    def oov_ratio(self) -> float:
         """Fraction (0..1) of the file's pairs left out because a word is not in the vocabulary."""
         return (self.pairs_total - self.pairs_used) / self.pairs_total if self.pairs_total else math.nan
 
@@ -1004,7 +1019,7 @@ class WordPairResult:
     def __len__(self):
         return 3
 
-    def summary(self):
+    def summary(self) -> str:
         """One line: Spearman and Pearson correlations, pairs used and the out-of-vocabulary share."""
         return (f"Spearman {self.spearman:.4f}  Pearson {self.pearson:.4f}  over {self.pairs_used} of "
                 f"{self.pairs_total} pairs (out of vocabulary: {100.0 * self.oov_ratio:.1f}%)")

@@ -23,10 +23,19 @@ import os
 import subprocess
 from dataclasses import dataclass, field
 from shutil import which
+from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
+
+import numpy as np
 
 from tinygrad_nlp.core import Function, Parameter, Variable, _Constant
 from tinygrad_nlp.errors import TinygradNLPError
 from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+PathLike = Union[str, "os.PathLike[str]"]
+Outputs = Union[Variable, Sequence[Variable]]
 
 __all__ = [
     "recurrent_dot",
@@ -58,17 +67,17 @@ class Graph:
     edges: list = field(default_factory=list)
 
     @property
-    def variables(self):
+    def variables(self) -> list[Variable]:
         """The Variable nodes, in discovery order (list)."""
         return [n for n in self.nodes if isinstance(n, Variable)]
 
     @property
-    def functions(self):
+    def functions(self) -> list[Function]:
         """The Function nodes, in discovery order (list)."""
         return [n for n in self.nodes if isinstance(n, Function)]
 
 
-def collect_graph(outputs):
+def collect_graph(outputs: Outputs) -> Graph:
     """Walk the graph behind one Variable (or a list of them) without recursion."""
     if isinstance(outputs, Variable):
         outputs = [outputs]
@@ -139,7 +148,8 @@ def _function_attrs(f):
     return f'label="{label}", shape=box, style=filled, fillcolor="#bbdefb", color="#0d47a1"'
 
 
-def to_dot(graph, verbose=True, rankdir="TB", show_constants=True, clusters=None):
+def to_dot(graph: Graph, verbose: bool = True, rankdir: str = "TB", show_constants: bool = True,
+           clusters: Any = None) -> str:
     """DOT source text for a [`Graph`][Graph] (no Graphviz program needed).
 
     ``clusters`` optionally groups nodes into labelled boxes: a list of ``(label, variables)``
@@ -195,7 +205,8 @@ def _cluster_members(graph, clusters):
     return member
 
 
-def get_dot_graph(output, verbose=True, rankdir="TB", show_constants=True, clusters=None):
+def get_dot_graph(output: Outputs, verbose: bool = True, rankdir: str = "TB", show_constants: bool = True,
+                  clusters: Any = None) -> DotGraph:
     """The graph that produced ``output`` (a Variable or a list of Variables) as a [`DotGraph`][DotGraph].
 
     The result is the DOT text itself (a ``str``) that Jupyter draws inline. ``verbose`` adds each
@@ -225,7 +236,7 @@ NO_DOT_PROGRAM = (
 )
 
 
-def renderer(fmt="svg"):
+def renderer(fmt: str = "svg") -> Literal["dot", "wasm"] | None:
     """Which Graphviz renders ``fmt`` here: ``"dot"`` (the program on PATH), ``"wasm"`` or None.
 
     The system ``dot`` program comes first; SVG falls back to Graphviz compiled to WebAssembly.
@@ -250,7 +261,7 @@ def _wasm_render():
     return wasm_render
 
 
-def render_bytes(text, fmt="svg"):
+def render_bytes(text: str, fmt: str = "svg") -> bytes:
     """Render DOT ``text`` to ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``) and return the bytes.
 
     Raises [`GraphvizNotFoundError`][GraphvizNotFoundError] when no Graphviz here can make ``fmt`` and
@@ -287,15 +298,15 @@ class DotGraph(str):
     __slots__ = ()
 
     @property
-    def source(self):
+    def source(self) -> str:
         """The DOT text as a plain ``str``."""
         return str(self)
 
-    def svg(self):
+    def svg(self) -> str:
         """The SVG drawing as text (rendered by [`render_bytes`][render_bytes])."""
         return render_bytes(self.source, "svg").decode("utf-8")
 
-    def save(self, path):
+    def save(self, path: PathLike) -> str:
         """Write the graph to ``path``, rendered by its extension (.svg, .png, .pdf or .dot).
 
         When no Graphviz here can render that format the DOT text is written next to ``path``
@@ -338,7 +349,8 @@ class DotGraph(str):
         return f"<DotGraph: {lines} lines of DOT; displays as SVG in Jupyter, .save(path) writes it>"
 
 
-def plot_dot_graph(output, to_file=None, verbose=True, rankdir="TB", show_constants=True):
+def plot_dot_graph(output: Outputs, to_file: PathLike | None = None, verbose: bool = True, rankdir: str = "TB",
+                   show_constants: bool = True) -> DotGraph:
     """The graph behind ``output`` as a [`DotGraph`][DotGraph]; saved to ``to_file`` when given.
 
     ``to_file``'s extension picks the format: .svg, .png, .pdf (rendered) or .dot (the text).
@@ -350,14 +362,15 @@ def plot_dot_graph(output, to_file=None, verbose=True, rankdir="TB", show_consta
     return graph
 
 
-def render_dot(text, to_file):
+def render_dot(text: str, to_file: PathLike) -> DotGraph:
     """Write DOT ``text`` to ``to_file``, rendered by its extension (see [`DotGraph.save`][DotGraph.save])."""
     graph = DotGraph(text)
     graph.save(to_file)
     return graph
 
 
-def plot_attention(weights, source, target, path=None, title=None, cmap="Greys_r"):
+def plot_attention(weights: Variable | np.ndarray, source: Sequence[str] | str, target: Sequence[str] | str,
+                   path: PathLike | None = None, title: str | None = None, cmap: str = "Greys_r") -> Figure:
     """Draw attention weights as a heatmap: one row per output symbol, one column per input one.
 
     Args:
@@ -440,7 +453,8 @@ def _time_clusters(graph):
     return step_of
 
 
-def recurrent_dot(output, verbose=True, rankdir="TB", show_constants=True):
+def recurrent_dot(output: Outputs, verbose: bool = True, rankdir: str = "TB",
+                  show_constants: bool = True) -> DotGraph:
     """The graph of a recurrent model's window as a [`DotGraph`][DotGraph], unrolled readably.
 
     Every time step is a cluster ("t = 0", "t = 1", ...) holding that step's cell Functions (one
