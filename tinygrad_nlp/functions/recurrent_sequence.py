@@ -1,6 +1,6 @@
 """A whole LSTM sequence as one Function: ``lstm_sequence(xw, h, c, W_h) -> (hs, h_T, c_T)``.
 
-The per-step cells ([`lstm_step`][tinygrad_nlp.functions.lstm_step]) make one graph node per time
+The per-step cells ([`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step]) make one graph node per time
 step, and each step's backward computes its own ``h_{t-1}^T @ dA_t`` for ``W_h``'s gradient.
 Here the time loop runs inside one node: the forward keeps every step's gates in one (T, N, 4H)
 buffer, and the backward walks the steps in reverse computing only what must be sequential
@@ -115,7 +115,7 @@ def lstm_sequence(xw, h, c, W_h):
 
     Returns:
         ``(hs, h_T, c_T)``: (N, T, H) hidden states of every step and the final (N, H) ``h`` and
-        ``c`` - the values a loop of [`lstm_step`][tinygrad_nlp.functions.lstm_step] gives.
+        ``c`` - the values a loop of [`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step] gives.
     """
     xs, hs_, cs_, ws = _shape(xw), _shape(h), _shape(c), _shape(W_h)
     if len(xs) != 3 or xs[1] == 0 or xs[2] % 4:

@@ -47,7 +47,7 @@ def run_recurrent(rnn, xs, state, xw=None):
     """``(hs, final state)`` of a one-layer recurrent layer over (N, T, D) inputs ``xs``.
 
     ``xw`` is the input projection ``xs @ W_x + b`` when the caller computed it (Peeky). An LSTM
-    runs as one [`lstm_sequence`][tinygrad_nlp.functions.lstm_sequence] node (the same values as the
+    runs as one [`lstm_sequence`][tinygrad_nlp.functions.recurrent_sequence.lstm_sequence] node (the same values as the
     layer's per-step cells, with fewer and larger matrix products); other cells run step by step.
     """
     cell = rnn.cells[0]
