@@ -3,7 +3,7 @@
 A handful of array primitives (gather rows, gather-sum, gather-dot, scatter-sum, an optimizer's
 row update checked all or nothing, the sampler's table search) are all the compiled code the
 project has. Each exists twice, with one signature: in [`numpy_backend`][tinygrad_nlp.backend.numpy_backend]
-(plain numpy and scipy, the reference) and in [`compiled`][tinygrad_nlp.backend.compiled] (numba
+(plain numpy and scipy, the reference) and in ``compiled`` (numba
 loops). One of them is chosen once, at import, and is ``backend.ops``; Functions and optimizers
 call ``backend.ops.<primitive>(...)`` and never ask which one runs.
 

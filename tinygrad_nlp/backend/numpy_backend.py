@@ -1,7 +1,7 @@
 """The reference implementation of the backend primitives: numpy and scipy, no compiled code.
 
 Every function here has a twin of the same name and signature in
-[`tinygrad_nlp.backend.compiled`][tinygrad_nlp.backend.compiled]; the tests hold the two to the same answers. This one runs
+``tinygrad_nlp.backend.compiled``; the tests hold the two to the same answers. This one runs
 when numba is missing or ``TINYGRAD_NLP_JIT=0``, and for inputs a compiled loop does not take.
 """
 
