@@ -262,3 +262,28 @@ def test_softmax_cross_entropy_over_sequences_with_ignored_positions():
     xv.cleargrad()
     loss.backward()
     np.testing.assert_allclose(xv.grad.data, first, rtol=1e-6)
+
+
+def test_softmax_cross_entropy_split_across_threads_equals_one_thread():
+    from tinygrad_nlp import _threads
+    from tinygrad_nlp.functions.losses import PARALLEL_MIN_SCORES
+
+    rng = np.random.default_rng(1)
+    x = (rng.normal(size=(101, PARALLEL_MIN_SCORES // 100 + 7)) * 3).astype(np.float32)  # above the threshold
+    t = rng.integers(0, x.shape[1], 101)
+    results = []
+    old = _threads.num_threads()
+    try:
+        for n in (1, 2):
+            _threads.set_num_threads(n)
+            xv = Variable(x)
+            loss = F.softmax_cross_entropy(xv, t)
+            loss.backward()
+            results.append((float(loss.data), xv.grad.data))
+    finally:
+        _threads.set_num_threads(old)
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    logp = x.astype(np.float64) - x.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    assert results[0][0] == pytest.approx(-logp[np.arange(101), t].mean(), rel=1e-5)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tinygrad_nlp import _threads
 from tinygrad_nlp.core import Function, Variable, as_variable
 from tinygrad_nlp.functions.embedding import check_ids, embedding_dot
 from tinygrad_nlp.sparse import Ids
@@ -109,6 +110,33 @@ def _check_labels(x_shape, t):
     )
 
 
+# Softmax cross-entropy over at least this many scores is split by rows across the threads
+# (numpy's element-wise kernels release the GIL): a language model's (700, 10,000) scores.
+PARALLEL_MIN_SCORES = 1_000_000
+
+
+def _row_blocks(size, rows):
+    """``[(start, stop), ...]`` row ranges: one per thread for large inputs, else one."""
+    workers = _threads.num_threads()
+    if size < PARALLEL_MIN_SCORES or workers < 2 or rows < 2:
+        return [(0, rows)]
+    bounds = np.linspace(0, rows, min(workers, rows) + 1).astype(np.int64)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _softmax_nll_rows(x, t, p, losses, keep_probs):
+    """For rows ``x`` (n, V) and labels ``t`` (n,): ``losses = -log softmax(x)[t]`` and, when
+    ``keep_probs``, ``p = softmax(x)``; ``p`` is used as scratch either way."""
+    top = x.max(axis=1, keepdims=True)
+    np.subtract(x, top, out=p)
+    picked = p[np.arange(t.size), t]  # x[t] - max, before p is exponentiated in place
+    np.exp(p, out=p)
+    sums = p.sum(axis=1)
+    np.subtract(np.log(sums), picked, out=losses)
+    if keep_probs:
+        p /= sums[:, None]
+
+
 class SoftmaxCrossEntropy(Function):
     """Mean over rows of ``-log softmax(x)[t]`` (integer labels) or ``-sum t * log softmax(x)``."""
 
@@ -130,23 +158,21 @@ class SoftmaxCrossEntropy(Function):
             return np.asarray(total / max(self.count, 1), dtype=x.dtype)
         # One exp pass gives both the loss and the softmax the backward needs; the softmax is kept
         # (only when a graph is recorded) so the backward does not exponentiate (N, V) again.
-        top = x2.max(axis=1, keepdims=True)
-        p = x2 - top
         t = self.t.ravel()
         keep = None if self.ignore_index is None else (t != self.ignore_index)
         if keep is not None:
             t = np.where(keep, t, 0)
-        rows = np.arange(t.size)
-        picked = p[rows, t]  # x[t] - max, before p is exponentiated in place
-        np.exp(p, out=p)
-        sums = p.sum(axis=1)
-        picked = np.log(sums) - picked  # -log softmax(x)[t]
+        keep_probs = Config.enable_backprop
+        p = np.empty_like(x2)
+        losses = np.empty(t.size, dtype=x2.dtype)
+        parts = _row_blocks(x2.size, x2.shape[0])
+        _threads.run_parallel([lambda a=a, b=b: _softmax_nll_rows(x2[a:b], t[a:b], p[a:b], losses[a:b], keep_probs)
+                               for a, b in parts])
         if keep is not None:
-            picked = picked[keep]
-        self.count = picked.size
-        total = picked.sum(dtype=x.dtype)
-        if Config.enable_backprop:
-            p /= sums[:, None]
+            losses = losses[keep]
+        self.count = losses.size
+        total = losses.sum(dtype=x.dtype)
+        if keep_probs:
             self.probs = p
         return np.asarray(total / max(self.count, 1), dtype=x.dtype)
 
