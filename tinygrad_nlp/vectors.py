@@ -57,7 +57,7 @@ def _read_text_lines(path, encoding="utf-8"):
     """Yield ``(line_number, line)`` of a text file, read line by line (a trailing CR is dropped).
 
     A decoding error becomes a ValueError naming the file and the line it happened on, and so
-    does a line longer than [`MAX_LINE_BYTES`][tinygrad_nlp.text.stream.MAX_LINE_BYTES] (100 MB): a file
+    does a line longer than `tinygrad_nlp.text.stream.MAX_LINE_BYTES` (100 MB): a file
     without newlines, ``/dev/zero`` say, is refused instead of read until memory runs out.
     """
     from tinygrad_nlp.text.stream import read_line_blocks

@@ -4,7 +4,7 @@ ids, optionally written once to a compact id file on disk that training memory-m
 The text is read in blocks of whole lines (about 1 MB), decoded, split into tokens and mapped to
 ids by first appearance while the words are counted; only the running word list and the ids
 of one block are in memory. A line longer than ``max_line_bytes`` (default
-[`MAX_LINE_BYTES`][MAX_LINE_BYTES], 100 MB) is refused naming the file and the line, so a file without
+`MAX_LINE_BYTES`, 100 MB) is refused naming the file and the line, so a file without
 newlines (``/dev/zero``) cannot exhaust memory. When the pass ends, ``min_count`` and
 ``max_size`` pick the vocabulary (exactly as [`Vocabulary.build`][Vocabulary.build] would from the whole
 token list) and the ids are renumbered in place by one lookup table.
@@ -77,7 +77,7 @@ def read_line_blocks(path, encoding="utf-8", errors="strict", max_line_bytes=MAX
     file, and ValueError naming the file and line for undecodable bytes (with ``errors=
     "strict"``; ``hint`` is appended to its message, or, if callable, ``hint(path, line, column,
     bad_bytes_hex, encoding, reason)`` words it) or a line longer than ``max_line_bytes``. Memory: one block (``block_bytes``,
-    default [`BLOCK_BYTES`][BLOCK_BYTES]) plus the longest line, never more than about
+    default `BLOCK_BYTES`) plus the longest line, never more than about
     ``block_bytes + max_line_bytes``.
     """
     path = os.fspath(path)
