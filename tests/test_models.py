@@ -395,3 +395,37 @@ def test_lstmlm_rejects_bad_arguments():
         model.generate([1], 3, top_k=0)
     with pytest.raises(ValueError, match="at least one word id"):
         model.generate([], 3)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(hidden_size=0), "hidden_size must be >= 1 \\(got 0\\)"),
+    (dict(vocab_size=0), "vocab_size must be >= 1"),
+    (dict(sample_size=0), "sample_size must be >= 1"),
+    (dict(sample_size=2.5), "sample_size must be an integer"),
+    (dict(power=float("nan")), "power must be a finite number >= 0"),
+    (dict(dtype=np.float16), "dtype must be float32 or float64 \\(got float16\\)"),
+    (dict(dtype=np.int32), "dtype must be float32 or float64 \\(got int32\\)"),
+    (dict(dynamic_window="yes"), "dynamic_window must be True or False"),
+])
+@pytest.mark.parametrize("cls", ["CBOW", "SkipGram"])
+def test_negative_sampling_models_check_their_hyperparameters(cls, kwargs, pattern):
+    import tinygrad_nlp.models as M
+
+    args = dict(vocab_size=10, hidden_size=4, window_size=1, corpus=np.arange(10))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=f"{cls}: {pattern}"):
+        getattr(M, cls)(**args)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(hidden_size=0), "hidden_size must be >= 1"),
+    (dict(vocab_size=-1), "vocab_size must be >= 1"),
+    (dict(dtype=np.float16), "dtype must be float32 or float64"),
+])
+def test_simple_cbow_checks_its_hyperparameters(kwargs, pattern):
+    from tinygrad_nlp.models import SimpleCBOW
+
+    args = dict(vocab_size=10, hidden_size=4, window_size=1)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=f"SimpleCBOW: {pattern}"):
+        SimpleCBOW(**args)

@@ -347,3 +347,114 @@ def test_lm_trainer_schedules():
     assert [r["lr"] for r in trainer.history["eval"]] == [1.0, 1.0, 1.0, 0.5, 0.25, 0.125]
     with pytest.raises(ValueError, match="needs a validation corpus"):
         trainer.fit(rng.integers(0, 12, 200), schedule="plateau")
+
+
+# ----- hyperparameters are checked where they are given -----
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(max_epoch=0), "Trainer.fit: max_epoch must be >= 1 \\(got 0\\)"),
+    (dict(max_epoch=2.5), "max_epoch must be an integer"),
+    (dict(batch_size=0), "batch_size must be >= 1 \\(got 0\\)"),
+    (dict(batch_size=True), "batch_size must be an integer"),
+    (dict(resume=True), "resume=True needs checkpoint_dir"),
+])
+def test_fit_checks_its_arguments_before_training(kwargs, pattern):
+    model, opt, contexts, target = make()
+    before = model.word_vecs.copy()
+    with pytest.raises(ValueError, match=pattern):
+        Trainer(model, opt, progress=False).fit(contexts, target, **kwargs)
+    assert np.array_equal(model.word_vecs, before)
+
+
+def test_trainer_checks_what_it_is_given():
+    model, opt, _, _ = make()
+    with pytest.raises(ValueError, match="prefetch must be True, False or 'auto'"):
+        Trainer(model, opt, prefetch="yes")
+    with pytest.raises(ValueError, match="progress must be True or False"):
+        Trainer(model, opt, progress="no")
+    with pytest.raises(TypeError, match="eval_fn must be callable"):
+        Trainer(model, opt, eval_fn=3)
+    with pytest.raises(TypeError, match="optimizer must be an Optimizer"):
+        Trainer(model, "adam")
+
+
+# ----- what a checkpoint load accepts is what a run could have saved -----
+def _checkpoint(tmp_path, epochs=1):
+    model, opt, contexts, target = make()
+    Trainer(model, opt, progress=False).fit(contexts, target, max_epoch=epochs, batch_size=100,
+                                            checkpoint_dir=tmp_path)
+    return tmp_path / CHECKPOINT_NAME
+
+
+def _rewrite(path, change):
+    from tinygrad_nlp.layers import load_npz, save_npz
+
+    arrays = load_npz(path)
+    change(arrays)
+    save_npz(path, arrays)
+
+
+def _set(key, value):
+    def change(arrays):
+        arrays[key] = value(arrays[key]) if callable(value) else value
+    return change
+
+
+def _with_nan(a):
+    a = a.copy()
+    a.flat[3] = np.nan
+    return a
+
+
+@pytest.mark.parametrize("change, pattern", [
+    (_set("model/in_embed.W", _with_nan), "'model/in_embed.W' holds NaN or infinite"),
+    (_set("model/out_embed.W", lambda a: np.full(a.shape, np.inf, a.dtype)), "'model/out_embed.W' holds NaN or inf"),
+    (_set("model/in_embed.W", lambda a: np.full(a.shape, 1e300)), "beyond the range of float32"),
+    (_set("optim/in_embed.W/m", lambda a: a.astype(np.complex64)), "'optim/in_embed.W/m' holds complex64"),
+    (_set("optim/in_embed.W/v", _with_nan), "'optim/in_embed.W/v' holds NaN"),
+    (_set("optim/__step__", np.array(-1)), "'optim/__step__' must be a non-negative integer"),
+    (_set("optim/__step__", np.array(-5)), "'optim/__step__' must be a non-negative integer"),
+    (_set("optim/__step__", np.array(2.0)), "'optim/__step__' must be a non-negative integer"),
+])
+def test_load_checkpoint_refuses_what_no_run_saves_and_changes_nothing(tmp_path, change, pattern):
+    path = _checkpoint(tmp_path)
+    _rewrite(path, change)
+    model, opt, contexts, target = make(seed=5)
+    trainer = Trainer(model, opt, progress=False)
+    before = model.word_vecs.copy()
+    with pytest.raises(ValueError, match=pattern):
+        trainer.load_checkpoint(path)
+    assert np.array_equal(model.word_vecs, before) and trainer.epoch == 0 and opt.step == 0 and not opt.state
+
+
+def test_a_checkpoint_of_other_hyperparameters_is_refused(tmp_path):
+    path = _checkpoint(tmp_path)
+    corpus, contexts, target = data()
+    other = CBOW(40, 8, 2, corpus, seed=0, sample_size=3)  # same weights' shapes, other negatives
+    with pytest.raises(ValueError, match="sample_size=5.*sample_size=3"):
+        Trainer(other, Adam().setup(other), progress=False).load_checkpoint(path)
+
+
+def test_resume_refuses_a_checkpoint_with_more_epochs_than_asked(tmp_path):
+    _checkpoint(tmp_path, epochs=3)
+    model, opt, contexts, target = make()
+    trainer = Trainer(model, opt, progress=False)
+    with pytest.raises(ValueError, match="already trained 3 epochs, more than the 2 asked for in total"):
+        trainer.fit(contexts, target, max_epoch=2, batch_size=100, checkpoint_dir=tmp_path, resume=True)
+    assert trainer.epoch == 0 and trainer.epoch_loss == []
+
+
+def test_an_epoch_is_checkpointed_before_its_evaluation_runs(tmp_path):
+    model, opt, contexts, target = make()
+    calls = []
+
+    def evaluation(m, epoch):
+        calls.append(epoch)
+        if epoch == 2:
+            raise OSError("the evaluation file went away")
+        return {"score": 1.0}
+
+    trainer = Trainer(model, opt, progress=False, eval_fn=evaluation)
+    with pytest.raises(OSError):
+        trainer.fit(contexts, target, max_epoch=3, batch_size=100, checkpoint_dir=tmp_path)
+    resumed = Trainer(*make()[:2], progress=False).load_checkpoint(tmp_path / CHECKPOINT_NAME)
+    assert resumed.epoch == 2 and resumed.eval_history == [{"epoch": 1, "score": 1.0}]

@@ -5,24 +5,50 @@
     tinygrad-nlp similar runs/ptb/vectors.txt president
     tinygrad-nlp analogy runs/ptb/vectors.txt man king woman
     tinygrad-nlp evaluate runs/ptb/vectors.txt --analogies questions-words.txt --word-pairs wordsim353.tsv
-    tinygrad-nlp graph --model cbow --out cbow.svg
+    tinygrad-nlp graph runs/ptb --out cbow.svg           # a trained run's model (or --model for a toy one)
     tinygrad-nlp lm train --corpus ptb --out runs/lm   # language models: see tinygrad_nlp.cli_lm
     tinygrad-nlp seq2seq train --data addition --model peeky --reverse --out runs/add
     tinygrad-nlp seq2seq predict runs/dates "march 3, 1999" --plot
+
+How a subcommand gets its checks (follow this when adding one):
+
+* Register it with :func:`add_command` (``add_command(sub, "name", cmd_name, help=...)``): it gets
+  ``--debug``, help text that shows every option's default, and the error handling of
+  :func:`main`.
+* Give every option ``help=`` and a checking ``type=`` from this module: :func:`count` (integers
+  >= a minimum), :func:`positive`, :func:`non_negative`, :func:`fraction`, :func:`text_encoding`,
+  :func:`existing_file`, :func:`existing_dir`, :func:`output_file`, or ``choices=``. A bad value
+  stops the command before any data is read, with one line naming the flag as the user typed it
+  (``tinygrad-nlp train: error: --clip-norm must be > 0 (got -1)``) and exit status 2.
+* Checks that involve several flags go in a ``check(args)`` function passed to ``add_command``;
+  it runs before the command and raises :class:`UsageError` naming the flag.
+* In the command itself raise ``ValueError``/``KeyError``/``FileNotFoundError`` naming the file,
+  line or word for bad data (exit 2); anything else is a runtime failure (exit 1, one line;
+  ``--debug`` prints the traceback). Ctrl-C exits with 130. No user mistake prints a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import difflib
 import json
+import math
 import os
+import re
 import sys
 import threading
 import time
+import traceback
 
 import numpy as np
 
-__all__ = ["main", "RECIPES"]
+from tinygrad_nlp.errors import TinygradNLPError
+
+__all__ = ["main", "build_parser", "add_command", "UsageError", "RECIPES", "count", "positive", "non_negative",
+           "fraction", "text_encoding", "existing_file", "existing_dir", "output_file", "close_words"]
+
+PROG = "tinygrad-nlp"
 
 # Training recipes: defaults per corpus, every value overridable on the command line.
 RECIPES = {
@@ -52,10 +78,186 @@ OPTIMIZER_RECIPES = {
 }
 
 DEMO_QUERIES = ("monday", "paris", "violin", "red", "mother")
+# The files a training run writes as one set (FileSet): summary.json last, as the set's seal.
+RUN_FILES = ("vectors.txt", "weights.npz", "vocab.json", "loss.png", "graph.svg", "graph.dot", "summary.json")
+MODELS = ("cbow", "skipgram", "simple-cbow")
+MODEL_CLASSES = {"cbow": "CBOW", "skipgram": "SkipGram", "simple-cbow": "SimpleCBOW"}
 
 
 def _print(*args, **kwargs):
     print(*args, **kwargs, flush=True)
+
+
+def _version():
+    from tinygrad_nlp import __version__
+
+    return __version__
+
+
+# ----- argument checking: argparse types whose errors name the flag -----
+class UsageError(TinygradNLPError, ValueError):
+    """A mistake on the command line; ``main`` prints it as one line and exits with status 2."""
+
+
+def _typed(name, parse):
+    parse.__name__ = name  # argparse names the type in its "invalid ... value" fallback
+    return parse
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be {'an integer' if kind is int else 'a number'} (got {text})") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number (got {text})")
+    return value
+
+
+def count(minimum=1):
+    """An integer >= ``minimum`` (sizes, epochs, seeds)."""
+    def parse(text):
+        value = _number(text, int)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum} (got {text})")
+        return value
+    return _typed(f"integer >= {minimum}", parse)
+
+
+def positive(text):
+    """A finite float > 0 (learning rates, norms, thresholds)."""
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0 (got {text})")
+    return value
+
+
+def non_negative(text):
+    """A finite float >= 0 (weight decay)."""
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {text})")
+    return value
+
+
+def fraction(text):
+    """A float in [0, 1) (momentum, Adam's betas)."""
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
+    return value
+
+
+def text_encoding(text):
+    """The name of a text encoding Python knows (``utf-8``, ``latin-1``...)."""
+    try:
+        info = codecs.lookup(text)
+    except LookupError:
+        raise argparse.ArgumentTypeError(f"is not a known text encoding (got {text}); try utf-8 or latin-1") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise argparse.ArgumentTypeError(f"is not a text encoding (got {text})")
+    return text
+
+
+def existing_file(text):
+    """A path to a file that exists."""
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a directory, not a file")
+    return text
+
+
+def existing_dir(text):
+    """A path to a directory that exists."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"no such directory: {text}")
+    return text
+
+
+def output_file(text):
+    """A file to write whose directory already exists (no directory is created by surprise)."""
+    directory = os.path.dirname(os.path.abspath(text))
+    if not os.path.isdir(directory):
+        raise argparse.ArgumentTypeError(f"directory {os.path.dirname(text) or directory} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a directory; give a file name such as {os.path.join(text, 'graph.svg')}")
+    return text
+
+
+def output_dir(text):
+    """A directory to write into (created if missing), not an existing file."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a directory")
+    return text
+
+
+def corpus_spec(text):
+    """"demo", "ptb", "ptb:SPLIT" or a text file that exists."""
+    if text in ("demo", "ptb"):
+        return text
+    if text.startswith("ptb:"):
+        split = text.split(":", 1)[1]
+        if split not in ("train", "valid", "test"):
+            raise argparse.ArgumentTypeError(f"names an unknown PTB split {split!r}: use ptb:train, ptb:valid or ptb:test")
+        return text
+    return existing_file(text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line that start with the flag as typed."""
+
+    def error(self, message):
+        m = re.fullmatch(r"argument ([^:/\s]+)(?:/\S+)?: (.*)", message, flags=re.S)
+        if m:
+            flag, problem = m.groups()
+            joiner = " " if re.match(r"(must|is|names) ", problem) else ": "
+            message = f"{flag}{joiner}{problem}"
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default unless it has none (None) or is an off switch."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "%(default)" in text or "default:" in text or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return text
+        if isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            return text
+        return text + " (default: %(default)s)"
+
+
+def add_command(sub, name, func, help, check=None, description=None):
+    """Register subcommand ``name`` running ``func(args) -> exit status``; returns its parser.
+
+    The parser has ``--debug`` and shows defaults in ``--help``; ``check(args)`` (optional)
+    validates combinations of flags before ``func`` runs, raising :class:`UsageError`.
+    """
+    p = sub.add_parser(name, help=help, description=description or help, formatter_class=_HelpFormatter)
+    p.add_argument("--debug", action="store_true", help="show the full traceback when something fails")
+    p.set_defaults(func=func, check=check)
+    return p
+
+
+def close_words(word, vocabulary, n=3):
+    """Up to ``n`` words of ``vocabulary`` close to ``word``: other cases first, then similar spellings."""
+    vocabulary = vocabulary if isinstance(vocabulary, (set, dict, frozenset)) else set(vocabulary)
+    found = [w for w in dict.fromkeys((word.lower(), word.capitalize(), word.upper(), word.title()))
+             if w != word and w in vocabulary]
+    lowered = word.lower()
+    size = len(word)
+    candidates = [w for w in vocabulary if abs(len(w) - size) <= 2]
+    for w in difflib.get_close_matches(lowered, candidates, n=n + len(found), cutoff=0.75):
+        if w not in found and w != word:
+            found.append(w)
+    return found[:n]
+
+
+def _unknown_word(word, vectors):
+    hint = close_words(word, vectors.index)
+    return f"word {word!r} is not in the vocabulary of {len(vectors):,} words" + (
+        f"; did you mean {', '.join(repr(w) for w in hint)}?" if hint else "")
 
 
 # ----- data -----
@@ -65,10 +267,14 @@ def load_corpus(spec, ptb_dir=None, min_count=1, max_vocab=None, encoding="utf-8
 
     if spec == "demo":
         return (*text.load_demo(), "demo")
-    if spec == "ptb":
-        return (*text.load_ptb("train", data_dir=ptb_dir), "ptb")
-    if spec.startswith("ptb:"):
-        return (*text.load_ptb(spec.split(":", 1)[1], data_dir=ptb_dir), spec)
+    if spec == "ptb" or spec.startswith("ptb:"):
+        split = spec.split(":", 1)[1] if ":" in spec else "train"
+        try:
+            return (*text.load_ptb(split, data_dir=ptb_dir), spec)
+        except text.DownloadError as err:
+            problem = getattr(err, "problem", None) or str(err)
+            raise text.DownloadError(f"{problem}; pass --ptb-dir DIR, a directory holding ptb.train.txt, "
+                                     f"ptb.valid.txt and ptb.test.txt (or set ${text.PTB_DIR_ENV})") from None
     corpus, w2i, i2w = text.load_text(spec, min_count=min_count, max_size=max_vocab, encoding=encoding, errors=errors)
     return corpus, w2i, i2w, "text"
 
@@ -99,7 +305,7 @@ def build_model(kind, vocab_size, hidden, window, corpus, negative, seed, dynami
                         dynamic_window=dynamic_window, counts=counts)
     if kind == "simple-cbow":
         return SimpleCBOW(vocab_size, hidden, window_size=window, seed=seed)
-    raise ValueError(f"unknown model {kind!r}: choose cbow, skipgram or simple-cbow")
+    raise ValueError(f"unknown model {kind!r}: choose {', '.join(MODELS)}")
 
 
 def build_optimizer(kind, lr, decay, clip_norm=None):
@@ -112,32 +318,37 @@ def build_optimizer(kind, lr, decay, clip_norm=None):
     return classes[kind](lr=schedule, clip_norm=clip_norm)
 
 
-def render_graph(model, contexts, target, out_dir, rankdir="TB"):
-    """Render the model's graph for a 2-row batch to graph.svg (graph.dot without Graphviz)."""
-    return start_graph(model, contexts, target, out_dir, rankdir)()
+def render_graph(model, contexts, target, path, rankdir="TB", out_dir=None):
+    """Render the model's graph for a 2-row batch to ``path`` (an .svg); returns the name of the
+    file written (graph.dot beside it when Graphviz is missing)."""
+    return start_graph(model, contexts, target, path, rankdir, out_dir)()
 
 
-def start_graph(model, contexts, target, out_dir, rankdir="TB"):
-    """Build the model's graph for a 2-row batch now, render it to graph.svg on a thread of its own.
+def start_graph(model, contexts, target, path, rankdir="TB", out_dir=None):
+    """Build the model's graph for a 2-row batch now, render it to ``path`` (an .svg) on a thread
+    of its own.
 
-    Returns ``finish()``, which waits for the drawing and returns its path (graph.dot when no
-    Graphviz can draw it). The forward pass runs here, before training, so it draws the same
-    random numbers whenever it is called; Graphviz (about a second when it runs as WebAssembly)
-    then works while the model trains instead of before.
+    Returns ``finish()``, which waits for the drawing and returns the name of the file written
+    (graph.dot when no Graphviz can draw it; ``out_dir`` is where the note says it will be). The
+    forward pass runs here, before training, so it draws the same random numbers whenever it is
+    called; Graphviz (about a second when it runs as WebAssembly) then works while the model
+    trains instead of before.
     """
     from tinygrad_nlp.viz import GraphvizNotFoundError
 
-    path = os.path.join(out_dir, "graph.svg")
     graph = model.graph(contexts[:2], target[:2], rankdir=rankdir)
     result = {}
 
     def draw():
         try:
             graph.save(path)
-            result["path"] = path
-        except GraphvizNotFoundError as err:
-            result["note"] = str(err)
-            result["path"] = os.path.join(out_dir, "graph.dot")
+            result["name"] = os.path.basename(path)
+        except GraphvizNotFoundError:
+            dot = os.path.splitext(os.path.basename(path))[0] + ".dot"
+            where = os.path.join(out_dir or os.path.dirname(path), dot)
+            result["note"] = (f"note: no Graphviz could draw the graph, so it was saved as {where}; render it with "
+                              f"'dot -Tsvg {where} -o {where[:-4]}.svg'")
+            result["name"] = dot
         except BaseException as err:  # handed to finish()
             result["error"] = err
 
@@ -149,8 +360,8 @@ def start_graph(model, contexts, target, out_dir, rankdir="TB"):
         if "error" in result:
             raise result["error"]
         if "note" in result:
-            _print(f"note: {result['note']}")
-        return result["path"]
+            _print(result["note"])
+        return result["name"]
 
     return finish
 
@@ -175,51 +386,81 @@ def default_workers(batch_size):
 
 
 # ----- commands -----
-def cmd_train(args, demo=False):
-    from tinygrad_nlp import text
-    from tinygrad_nlp.io import write_text_atomic
-    from tinygrad_nlp.train import Trainer
-    from tinygrad_nlp.vectors import WordVectors
-
-    corpus_kind = "demo" if args.corpus == "demo" else "ptb" if args.corpus.startswith("ptb") else "text"
-    recipe = dict(RECIPES[corpus_kind])
+def _recipe(args):
+    kind = "demo" if args.corpus == "demo" else "ptb" if args.corpus.startswith("ptb") else "text"
+    recipe = dict(RECIPES[kind])
     if getattr(args, "recipe", None):
         recipe.update(OPTIMIZER_RECIPES[args.recipe])
     for key in recipe:
         value = getattr(args, key, None)
         if value is not None:
             recipe[key] = value
-    if args.workers is not None and args.workers < 1:
-        raise ValueError(f"--workers must be >= 1 (got {args.workers})")
-    if args.subsample is not None and not (args.subsample > 0 and np.isfinite(args.subsample)):
-        raise ValueError(f"--sample must be a number > 0 (got {args.subsample:g})")
+    if recipe["model"] == "simple-cbow":
+        recipe["dynamic_window"] = False  # SimpleCBOW averages a fixed window
     if recipe["lr"] is None:
         recipe["lr"] = SGD_LR_PER_TARGET * recipe["batch_size"]
+    return recipe
+
+
+def check_train(args):
+    """Flag combinations of ``train``/``demo``, checked before any data is read."""
+    from tinygrad_nlp.train import CHECKPOINT_NAME
+    from tinygrad_nlp.vectors import WordVectors
+
+    if args.resume and not args.checkpoint:
+        raise UsageError("--resume needs --checkpoint (the run continues from DIR/checkpoint.npz and keeps writing it)")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other: choose one")
+    checkpoint = os.path.join(args.out, CHECKPOINT_NAME)
+    if args.checkpoint and not args.resume and not args.overwrite and os.path.exists(checkpoint):
+        raise UsageError(f"--checkpoint: {checkpoint} already holds a run's checkpoint; pass --resume to continue it "
+                         f"or --overwrite to start again from scratch")
+    if args.ptb_dir and (args.corpus == "ptb" or args.corpus.startswith("ptb:")):
+        name = f"ptb.{args.corpus.split(':', 1)[1] if ':' in args.corpus else 'train'}.txt"
+        if not os.path.isfile(os.path.join(args.ptb_dir, name)):
+            raise UsageError(f"--ptb-dir {args.ptb_dir} holds no {name}")
+    # Evaluation files are read and checked now, not after the first epoch.
+    probe = WordVectors(np.zeros((1, 1), np.float32), ["<probe>"])
+    for flag, path, evaluate in (("--eval-analogies", args.eval_analogies, probe.evaluate_analogies),
+                                 ("--eval-word-pairs", args.eval_word_pairs, probe.evaluate_word_pairs)):
+        if path:
+            try:
+                evaluate(path)
+            except (ValueError, OSError) as err:
+                raise UsageError(f"{flag}: {err}") from None
+
+
+def cmd_train(args):
+    from tinygrad_nlp import text
+    from tinygrad_nlp.io import FileSet, to_json, write_text_atomic
+    from tinygrad_nlp.train import Trainer
+    from tinygrad_nlp.vectors import WordVectors
+
+    recipe = _recipe(args)
     t_start = time.perf_counter()
     out = args.out
-    os.makedirs(out, exist_ok=True)
-    if corpus_kind == "text":  # any size: streamed once into an id file, memory-mapped
-        corpus, words, counts, name = stream_corpus(args.corpus, out, recipe["min_count"], recipe["max_vocab"],
-                                                    args.encoding, args.encoding_errors)
-        i2w = dict(enumerate(words))
-    else:
+    window = recipe["window"]
+    if args.corpus == "demo" or args.corpus.startswith("ptb"):
         corpus, w2i, i2w, name = load_corpus(args.corpus, args.ptb_dir, recipe["min_count"], recipe["max_vocab"],
                                              args.encoding, args.encoding_errors)
         words = [i2w[i] for i in range(len(i2w))]
         counts = np.bincount(corpus, minlength=len(words))
+    else:  # any size: streamed once into an id file, memory-mapped
+        os.makedirs(out, exist_ok=True)
+        corpus, words, counts, name = stream_corpus(args.corpus, out, recipe["min_count"], recipe["max_vocab"],
+                                                    args.encoding, args.encoding_errors)
+        i2w = dict(enumerate(words))
     V = len(words)
+    if len(corpus) < 2 * window + 1:
+        raise UsageError(f"--window {window} needs at least {2 * window + 1} tokens; the corpus has {len(corpus)}")
     keep = text.keep_probabilities(counts, t=args.subsample) if args.subsample else None
-    data = text.ContextWindows(corpus, recipe["window"], keep=keep)
+    data = text.ContextWindows(corpus, window, keep=keep)
     _print(f"corpus {name}: {len(corpus):,} tokens, {V:,} words; {data.num_targets:,} training targets"
            + (" (expected, after subsampling)" if keep is not None else ""))
-    if recipe["model"] == "simple-cbow":
-        recipe["dynamic_window"] = False  # SimpleCBOW averages a fixed window
-    model = build_model(recipe["model"], V, recipe["hidden"], recipe["window"], None, recipe["negative"], args.seed,
+    model = build_model(recipe["model"], V, recipe["hidden"], window, None, recipe["negative"], args.seed,
                         dynamic_window=recipe["dynamic_window"], counts=counts)
     optimizer = build_optimizer(recipe["optimizer"], recipe["lr"], recipe["decay"], args.clip_norm).setup(model)
-    sample_contexts, sample_target = text.create_contexts_target(np.array(corpus[:2 * recipe["window"] + 2]),
-                                                                 recipe["window"])
-    finish_graph = start_graph(model, sample_contexts, sample_target, out, args.rankdir)
+    sample_contexts, sample_target = text.create_contexts_target(np.array(corpus[:2 * window + 2]), window)
 
     eval_fn = None
     if args.eval_analogies or args.eval_word_pairs:
@@ -230,41 +471,50 @@ def cmd_train(args, demo=False):
 
     workers = args.workers if args.workers is not None else default_workers(recipe["batch_size"])
     trainer = Trainer(model, optimizer, progress=not args.quiet, eval_fn=eval_fn, workers=workers)
-    setup_seconds = time.perf_counter() - t_start
-    trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
-                checkpoint_dir=out if args.checkpoint else None, resume=args.resume)
-    vectors = WordVectors.from_ids(model.word_vecs, i2w)
-    vectors.save_word2vec_format(os.path.join(out, "vectors.txt"))
-    model.save_weights(os.path.join(out, "weights.npz"))
-    save_vocab(os.path.join(out, "vocab.json"), words, counts)
-    loss_path = os.path.join(out, "loss.png")
-    try:
-        trainer.plot(loss_path, title=f"{type(model).__name__} on {name}")
-    except ImportError as err:
-        loss_path = None
-        _print(f"note: {err}")
-    summary = {
-        "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(data.num_targets),
-        **recipe, "seed": args.seed, "subsample": args.subsample, "workers": trainer.workers,
-        "seconds": round(time.perf_counter() - t_start, 2), "setup_seconds": round(setup_seconds, 2),
-        "train_seconds": round(trainer.seconds, 2), "targets_per_second": round(trainer.targets_per_second),
-        "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
-    }
-    write_text_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2, default=str) + "\n")
-    graph_path = finish_graph()
-    _print(f"trained {recipe['epochs']} epochs in {trainer.seconds:.1f} s ({trainer.targets_per_second:,.0f} targets/s), "
+    loss_path = None
+    # The run's files appear together or not at all: written into a staging folder (the graph
+    # while the model trains), renamed into place once all of them are complete.
+    with FileSet(out, owns=RUN_FILES) as files:
+        finish_graph = start_graph(model, sample_contexts, sample_target, files.path("graph.svg"), args.rankdir,
+                                   out_dir=out)
+        setup_seconds = time.perf_counter() - t_start
+        trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
+                    checkpoint_dir=out if args.checkpoint else None, resume=args.resume)
+        vectors = WordVectors.from_ids(model.word_vecs, i2w)
+        vectors.save_word2vec_format(files.path("vectors.txt"))
+        model.save_weights(files.path("weights.npz"))
+        save_vocab(files.path("vocab.json"), words, counts)
+        try:
+            trainer.plot(files.path("loss.png"), title=f"{type(model).__name__} on {name}")
+            loss_path = os.path.join(out, "loss.png")
+        except ImportError as err:
+            _print(f"note: {err}")
+        summary = {
+            "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(data.num_targets),
+            **recipe, "seed": args.seed, "subsample": args.subsample, "workers": trainer.workers,
+            "seconds": round(time.perf_counter() - t_start, 2), "setup_seconds": round(setup_seconds, 2),
+            "train_seconds": round(trainer.seconds, 2), "targets_per_second": round(trainer.targets_per_second),
+            "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
+        }
+        summary["epochs"] = trainer.epoch
+        write_text_atomic(files.path("summary.json"), to_json(summary, indent=2, default=str) + "\n")
+        graph_name = finish_graph()
+    _print(f"trained {trainer.epoch} epochs in {trainer.seconds:.1f} s ({trainer.targets_per_second:,.0f} targets/s), "
            f"final loss {trainer.epoch_loss[-1]:.4f}")
     queries = args.query or (DEMO_QUERIES if name == "demo" else ("you", "year", "car", "toyota", "good"))
-    _print_neighbours(vectors, queries, 5)
-    _print("wrote " + ", ".join(p for p in (os.path.join(out, "vectors.txt"), os.path.join(out, "weights.npz"),
-                                             os.path.join(out, "vocab.json"), loss_path, graph_path,
-                                             os.path.join(out, "summary.json")) if p))
+    _print_neighbours(vectors, queries, 5, explicit=bool(args.query))
+    written = [os.path.join(out, n) for n in ("vectors.txt", "weights.npz", "vocab.json")]
+    written += [loss_path, os.path.join(out, graph_name), os.path.join(out, "summary.json")]
+    _print("wrote " + ", ".join(p for p in written if p))
     return 0
 
 
-def _print_neighbours(vectors, queries, topn):
+def _print_neighbours(vectors, queries, topn, explicit=False):
     for q in queries:
         if q not in vectors:
+            if explicit:
+                _print(f"  {q:>10s} -> not in the vocabulary" + (
+                    f" (did you mean {', '.join(close_words(q, vectors.index))}?)" if close_words(q, vectors.index) else ""))
             continue
         neighbours = ", ".join(f"{w} ({s:.2f})" for w, s in vectors.most_similar(q, topn=topn))
         _print(f"  {q:>10s} -> {neighbours}")
@@ -289,8 +539,15 @@ def _load_vectors(path, binary):
     return WordVectors.load_word2vec_format(path, binary=binary)
 
 
+def _check_known(vectors, *words):
+    for word in words:
+        if word not in vectors:
+            raise KeyError(_unknown_word(word, vectors))
+
+
 def cmd_similar(args):
     vectors = _load_vectors(args.vectors, args.binary)
+    _check_known(vectors, args.word)
     for word, score in vectors.most_similar(args.word, topn=args.topn):
         _print(f"{word}\t{score:.4f}")
     return 0
@@ -298,14 +555,18 @@ def cmd_similar(args):
 
 def cmd_analogy(args):
     vectors = _load_vectors(args.vectors, args.binary)
+    _check_known(vectors, args.a, args.b, args.c)
     for word, score in vectors.analogy(args.a, args.b, args.c, topn=args.topn):
         _print(f"{word}\t{score:.4f}")
     return 0
 
 
-def cmd_evaluate(args):
+def check_evaluate(args):
     if not args.analogies and not args.word_pairs:
-        raise ValueError("give --analogies PATH and/or --word-pairs PATH")
+        raise UsageError("give --analogies PATH and/or --word-pairs PATH")
+
+
+def cmd_evaluate(args):
     vectors = _load_vectors(args.vectors, args.binary)
     if args.analogies:
         r = vectors.evaluate_analogies(args.analogies)
@@ -316,16 +577,57 @@ def cmd_evaluate(args):
     return 0
 
 
+def check_graph(args):
+    if args.run is not None:
+        given = [flag for flag, value in (("--model", args.model), ("--hidden", args.hidden), ("--window", args.window),
+                                          ("--negative", args.negative)) if value is not None]
+        if given:
+            raise UsageError(f"{given[0]} does not apply to a trained run: {args.run} says which model it trained")
+        if not os.path.isfile(os.path.join(args.run, "summary.json")):
+            raise UsageError(f"RUN {args.run} has no summary.json: give the --out directory of a finished "
+                             f"'tinygrad-nlp train' run")
+    elif (args.window or 1) > 3:
+        raise UsageError(f"--window {args.window} is too wide for the 8-token example sentence (at most 3)")
+
+
+def _run_model(run):
+    """The model a finished training run trained, with its weights, and a 2-row batch to draw it on."""
+    from tinygrad_nlp.text import Vocabulary
+
+    summary_path = os.path.join(run, "summary.json")
+    try:
+        with open(summary_path, encoding="utf-8-sig") as f:
+            summary = json.load(f)
+        kind, V, H, window = summary["model"], int(summary["vocab_size"]), int(summary["hidden"]), int(summary["window"])
+        negative, dynamic = int(summary.get("negative", 5)), bool(summary.get("dynamic_window", False))
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{summary_path}: not a training run's summary ({type(err).__name__}: {err})") from None
+    if kind not in MODELS or V < 1 or H < 1 or window < 1 or negative < 1:
+        raise ValueError(f"{summary_path}: not a training run's summary (model {kind!r}, vocab_size {V}, hidden {H}, "
+                         f"window {window}, negative {negative})")
+    vocab = Vocabulary.load(os.path.join(run, "vocab.json"))
+    if len(vocab) != V:
+        raise ValueError(f"{run}: vocab.json holds {len(vocab)} words but summary.json says {V}")
+    ids = np.arange(V)
+    model = build_model(kind, V, H, window, ids, negative, 0, dynamic_window=dynamic)
+    model.load_weights(os.path.join(run, "weights.npz"))
+    row = np.resize(ids, 2 * window + 1)
+    contexts = np.stack([np.delete(row, window)] * 2)
+    target = np.array([row[window]] * 2)
+    return model, contexts, target
+
+
 def cmd_graph(args):
     from tinygrad_nlp.text import create_contexts_target, preprocess
     from tinygrad_nlp.viz import GraphvizNotFoundError
 
-    corpus, w2i, _ = preprocess("You say goodbye and I say hello.")
-    window = args.window
-    if len(corpus) < 2 * window + 1:
-        raise ValueError(f"--window {window} is too wide for the 8-token example sentence (at most 3)")
-    contexts, target = create_contexts_target(corpus, window)
-    model = build_model(args.model, len(w2i), args.hidden, window, corpus, args.negative, 0)
+    if args.run is not None:
+        model, contexts, target = _run_model(args.run)
+    else:
+        corpus, w2i, _ = preprocess("You say goodbye and I say hello.")
+        contexts, target = create_contexts_target(corpus, args.window or 1)
+        model = build_model(args.model or "cbow", len(w2i), args.hidden or 3, args.window or 1, corpus,
+                            args.negative or 2, 0)
     try:
         model.plot(contexts[:2], target[:2], to_file=args.out, verbose=not args.brief, rankdir=args.rankdir)
     except GraphvizNotFoundError as err:
@@ -336,86 +638,122 @@ def cmd_graph(args):
 
 
 # ----- argument parsing -----
+def _recipe_help(text, key):
+    def show(value):
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    values = ", ".join(f"{kind} {show(RECIPES[kind][key])}" for kind in RECIPES)
+    return f"{text} (default per corpus: {values})"
+
+
 def _add_train_options(p, demo=False):
-    p.add_argument("--corpus", default="demo" if demo else None, required=not demo,
+    recipe_help = _recipe_help
+    p.add_argument("--corpus", default="demo" if demo else None, required=not demo, type=corpus_spec,
                    help='"demo" (built in), "ptb" (Penn Treebank; see --ptb-dir), "ptb:valid", or a text file')
-    p.add_argument("--ptb-dir", default=None, help="directory with ptb.*.txt (else $TINYGRAD_NLP_PTB_DIR, the cache, download)")
-    p.add_argument("--model", choices=["cbow", "skipgram", "simple-cbow"], default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
-    p.add_argument("--hidden", type=int, default=None, help="vector size H")
-    p.add_argument("--window", type=int, default=None, help="context words on each side")
-    p.add_argument("--negative", type=int, default=None, help="negative samples per target")
-    p.add_argument("--optimizer", choices=["adam", "sgd", "adagrad", "momentum"], default=None)
-    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--ptb-dir", default=None, type=existing_dir,
+                   help="directory with ptb.*.txt (else $TINYGRAD_NLP_PTB_DIR, the cache, download)")
+    p.add_argument("--model", choices=MODELS, default=None, help=recipe_help("the model to train", "model"))
+    p.add_argument("--epochs", type=count(1), default=None,
+                   help=recipe_help("epochs to train (with --resume: in total)", "epochs"))
+    p.add_argument("--batch-size", dest="batch_size", type=count(1), default=None,
+                   help=recipe_help("targets per step", "batch_size"))
+    p.add_argument("--hidden", type=count(1), default=None, help=recipe_help("vector size H", "hidden"))
+    p.add_argument("--window", type=count(1), default=None, help=recipe_help("context words on each side", "window"))
+    p.add_argument("--negative", type=count(1), default=None,
+                   help=recipe_help("negative samples per target", "negative"))
+    p.add_argument("--optimizer", choices=["adam", "sgd", "adagrad", "momentum"], default=None,
+                   help=recipe_help("the optimizer", "optimizer"))
+    p.add_argument("--lr", type=positive, default=None, help=recipe_help("learning rate", "lr"))
     p.add_argument("--decay", action=argparse.BooleanOptionalAction, default=None,
-                   help="decay the learning rate linearly to 0.01%% of it over the run (PTB default: on)")
+                   help=recipe_help("decay the learning rate linearly to 0.01%% of it over the run", "decay"))
     p.add_argument("--dynamic-window", dest="dynamic_window", action=argparse.BooleanOptionalAction, default=None,
-                   help="CBOW: average the contexts within a random distance 1..window per target, as word2vec (PTB default: on)")
-    p.add_argument("--clip-norm", type=float, default=None, help="clip gradients to this global L2 norm")
-    p.add_argument("--min-count", dest="min_count", type=int, default=None, help="text corpora: rarer words become <unk>")
-    p.add_argument("--max-vocab", dest="max_vocab", type=int, default=None, help="text corpora: keep the most frequent words")
-    p.add_argument("--sample", "--subsample", dest="subsample", type=float, default=None, metavar="T",
-                   help="subsample frequent words, redrawn every epoch, as word2vec's -sample (e.g. 1e-3)")
-    p.add_argument("--workers", type=int, default=None,
+                   help=recipe_help("CBOW: average the contexts within a random distance 1..window per target, as "
+                                    "word2vec", "dynamic_window"))
+    p.add_argument("--clip-norm", type=positive, default=None,
+                   help="clip gradients to this global L2 norm (default: no clipping)")
+    p.add_argument("--min-count", dest="min_count", type=count(1), default=None,
+                   help=recipe_help("text corpora: rarer words become <unk>", "min_count"))
+    p.add_argument("--max-vocab", dest="max_vocab", type=count(1), default=None,
+                   help="text corpora: keep only the most frequent words (default: all)")
+    p.add_argument("--sample", "--subsample", dest="subsample", type=positive, default=None, metavar="T",
+                   help="subsample frequent words with threshold T, redrawn every epoch, as word2vec's -sample "
+                        "(e.g. 1e-3; default: off)")
+    p.add_argument("--workers", type=count(1), default=None,
                    help="threads that train at once on the shared weights (default: every core for batches of "
                         "500 or more, else 1)")
     p.add_argument("--recipe", choices=sorted(OPTIMIZER_RECIPES), default=None,
-                   help="word2vec's recipe: plain SGD with the learning rate decayed linearly to zero")
-    p.add_argument("--encoding", default="utf-8")
-    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="demo-out" if demo else "runs/latest", help="output directory")
-    p.add_argument("--eval-analogies", default=None, metavar="PATH", help="questions-words file to score every epoch")
-    p.add_argument("--eval-word-pairs", default=None, metavar="PATH", help="word-pair similarity file (WordSim-353)")
+                   help="sgd: word2vec's recipe, plain SGD with the learning rate decayed linearly to zero "
+                        "(default: the corpus's recipe, Adam)")
+    p.add_argument("--encoding", default="utf-8", type=text_encoding, help="text corpora: the file's encoding")
+    p.add_argument("--encoding-errors", default="strict", choices=["strict", "replace", "ignore"],
+                   help="text corpora: what to do with bytes the encoding cannot decode")
+    p.add_argument("--seed", type=count(0), default=0, help="seeds the weights, negatives and shuffling")
+    p.add_argument("--out", default="demo-out" if demo else "runs/latest", type=output_dir, help="output directory")
+    p.add_argument("--eval-analogies", default=None, metavar="PATH", type=existing_file,
+                   help="questions-words file to score after every epoch (default: none)")
+    p.add_argument("--eval-word-pairs", default=None, metavar="PATH", type=existing_file,
+                   help="word-pair similarity file (WordSim-353) to score after every epoch (default: none)")
     p.add_argument("--checkpoint", action="store_true", help="write DIR/checkpoint.npz after every epoch")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
-    p.add_argument("--query", nargs="*", default=None, help="words whose nearest neighbours are printed at the end")
+    p.add_argument("--overwrite", action="store_true", help="with --checkpoint: replace an existing checkpoint")
+    p.add_argument("--query", nargs="*", default=None,
+                   help="words whose nearest neighbours are printed at the end (default: a few common words)")
     p.add_argument("--rankdir", default="TB", choices=["TB", "LR"], help="graph layout direction")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="tinygrad-nlp", description="Train and inspect word vectors with tinygrad_nlp.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``tinygrad-nlp`` argument parser with every subcommand."""
+    parser = _Parser(prog=PROG, description="Train and inspect word vectors with tinygrad_nlp.",
+                     formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("demo", help="train CBOW on the built-in corpus and show nearest neighbours (seconds)")
+    p = add_command(sub, "demo", cmd_train, check=check_train,
+                    help="train CBOW on the built-in corpus and show nearest neighbours (seconds)")
     _add_train_options(p, demo=True)
-    p.set_defaults(func=lambda a: cmd_train(a, demo=True))
 
-    p = sub.add_parser("train", help="train word vectors; writes vectors.txt, weights.npz, vocab.json, loss.png, graph.svg")
+    p = add_command(sub, "train", cmd_train, check=check_train,
+                    help="train word vectors; writes vectors.txt, weights.npz, vocab.json, loss.png, graph.svg, "
+                         "summary.json")
     _add_train_options(p)
-    p.set_defaults(func=cmd_train)
 
     for name, helptext in (("similar", "nearest neighbours of a word"), ("analogy", "a : b = c : ?"),
                            ("evaluate", "analogy accuracy and word-pair correlation")):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("vectors", help="word2vec-format file (text, or binary with --binary / a .bin name)")
-        p.add_argument("--binary", action="store_true", default=None)
+        p = add_command(sub, name, {"similar": cmd_similar, "analogy": cmd_analogy, "evaluate": cmd_evaluate}[name],
+                        help=helptext, check=check_evaluate if name == "evaluate" else None)
+        p.add_argument("vectors", type=existing_file,
+                       help="word2vec-format file (text, or binary with --binary / a .bin name)")
+        p.add_argument("--binary", action="store_true", default=None,
+                       help="the file is word2vec's binary format (default: when the name ends in .bin)")
         if name == "similar":
-            p.add_argument("word")
-            p.add_argument("--topn", type=int, default=10)
-            p.set_defaults(func=cmd_similar)
+            p.add_argument("word", help="the word whose neighbours are listed")
+            p.add_argument("--topn", type=count(1), default=10, help="how many neighbours")
         elif name == "analogy":
-            p.add_argument("a")
-            p.add_argument("b")
-            p.add_argument("c")
-            p.add_argument("--topn", type=int, default=5)
-            p.set_defaults(func=cmd_analogy)
+            p.add_argument("a", help="a in a : b = c : ?")
+            p.add_argument("b", help="b in a : b = c : ?")
+            p.add_argument("c", help="c in a : b = c : ?")
+            p.add_argument("--topn", type=count(1), default=5, help="how many answers")
         else:
-            p.add_argument("--analogies", default=None, metavar="PATH")
-            p.add_argument("--word-pairs", default=None, metavar="PATH")
-            p.set_defaults(func=cmd_evaluate)
+            p.add_argument("--analogies", default=None, metavar="PATH", type=existing_file,
+                           help="questions-words file (word2vec's analogy test set)")
+            p.add_argument("--word-pairs", default=None, metavar="PATH", type=existing_file,
+                           help="word-pair similarity file, word1<TAB>word2<TAB>score (WordSim-353)")
 
-    p = sub.add_parser("graph", help="render a model's computational graph (svg/png/pdf/dot by extension)")
-    p.add_argument("--model", choices=["cbow", "skipgram", "simple-cbow"], default="cbow")
-    p.add_argument("--hidden", type=int, default=3)
-    p.add_argument("--window", type=int, default=1)
-    p.add_argument("--negative", type=int, default=2)
-    p.add_argument("--out", default="graph.svg")
-    p.add_argument("--rankdir", default="TB", choices=["TB", "LR"])
+    p = add_command(sub, "graph", cmd_graph, check=check_graph,
+                    help="render a model's computational graph (svg/png/pdf/dot by extension)",
+                    description="Render the graph of a trained run's model (RUN, the --out directory of "
+                                "'tinygrad-nlp train') or of a toy model on an 8-token sentence.")
+    p.add_argument("run", nargs="?", default=None, metavar="RUN", type=existing_dir,
+                   help="a training run's output directory (default: draw a toy model)")
+    p.add_argument("--model", choices=MODELS, default=None, help="toy model to draw (default: cbow)")
+    p.add_argument("--hidden", type=count(1), default=None, help="toy model: vector size (default: 3)")
+    p.add_argument("--window", type=count(1), default=None, help="toy model: context words on each side (default: 1)")
+    p.add_argument("--negative", type=count(1), default=None, help="toy model: negative samples (default: 2)")
+    p.add_argument("--out", default="graph.svg", type=output_file,
+                   help="file to write; its directory must exist; format by extension: svg, png, pdf or dot")
+    p.add_argument("--rankdir", default="TB", choices=["TB", "LR"], help="layout direction: top-bottom or left-right")
     p.add_argument("--brief", action="store_true", help="omit shapes and dtypes from the labels")
-    p.set_defaults(func=cmd_graph)
 
     from tinygrad_nlp.cli_lm import add_lm_parser
 
@@ -427,19 +765,62 @@ def build_parser():
     return parser
 
 
+# ----- running a command -----
+_USER_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError)
+
+
+def _describe(err):
+    """``(exit status, one-line message)`` for an exception that ended a command."""
+    if isinstance(err, KeyError):
+        return 2, str(err.args[0]) if err.args else "unknown key"
+    if isinstance(err, (UsageError, UnicodeError, LookupError)):
+        return 2, str(err)
+    if isinstance(err, _USER_OS_ERRORS):
+        return 2, _os_message(err)
+    if isinstance(err, ValueError):
+        return 2, str(err)
+    if isinstance(err, MemoryError):
+        return 1, f"out of memory{': ' + str(err) if str(err) else ''} (a smaller --batch-size, --hidden or --max-vocab needs less)"
+    if isinstance(err, OSError):
+        return 1, _os_message(err)
+    if isinstance(err, FloatingPointError):
+        return 1, str(err)
+    return 1, f"unexpected {type(err).__name__}: {err} (this is a bug; rerun with --debug and report the traceback)"
+
+
+def _os_message(err):
+    if err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
 def main(argv=None):
-    """Entry point of the ``tinygrad-nlp`` console script; returns the exit status."""
+    """Entry point of the ``tinygrad-nlp`` console script; returns the exit status.
+
+    0 success, 1 a runtime failure, 2 a usage or data mistake, 130 interrupted (Ctrl-C). Errors
+    are one line on stderr; ``--debug`` adds the traceback.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else 2
+    prog = f"{PROG} {args.command}"
+    try:
+        if args.check is not None:
+            args.check(args)
         return args.func(args)
     except KeyboardInterrupt:
-        _print("interrupted", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, OSError, FloatingPointError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"tinygrad-nlp {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except Exception as err:  # noqa: BLE001 - the command line's last line of defence
+        status, message = _describe(err)
+        if args.debug:
+            traceback.print_exc()
+        print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
+        return status
 
 
 if __name__ == "__main__":

@@ -3,13 +3,24 @@ archives of arrays are written and read without pickle (``save_npz`` / ``load_np
 
 The data is written to a temporary file in the destination's directory, flushed and fsynced,
 then moved over the destination with ``os.replace`` (atomic on POSIX and Windows). A crash or an
-exception mid-write leaves the previous file untouched and no partial file behind.
+exception mid-write leaves the previous file untouched and no partial file behind. A temporary
+file left by a writer that was killed (``kill -9``, power loss) is removed the next time the
+same path is written. A replaced file keeps its permission bits, but never setuid, setgid or
+sticky bits.
+
+A set of files that belong together (a training run's vectors, weights, vocabulary and summary)
+is written with :class:`FileSet`: into a staging folder first, then renamed into place, so the
+set on disk is always one run's, never a mix of two.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
+import re
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -24,32 +35,82 @@ from tinygrad_nlp.errors import TinygradNLPError
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz",
-           "save_figure_atomic"]
+           "save_figure_atomic", "FileSet", "to_json", "BOM"]
+
+BOM = "\ufeff"  # the UTF-8 byte-order mark some editors put at the start of a text file
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
 def _final_mode(path):
-    """Keep an existing file's permissions; new files get the usual 0666 minus the umask."""
+    """Keep an existing file's permission bits (never setuid, setgid or sticky: a file written
+    by this library is data); new files get the usual 0666 minus the umask."""
     try:
-        return os.stat(path).st_mode & 0o7777
+        return os.stat(path).st_mode & 0o777
     except OSError:
         return 0o666 & ~_UMASK
+
+
+def _temp_prefix(path):
+    return "." + os.path.basename(path) + "."
+
+
+# Temporary names: ".NAME.<pid>-<random>.tmp"; the pid tells a live writer's file from a dead one's.
+_TEMP_RE = re.compile(r"(\d+)-[^.]*\.tmp$")
+
+
+def _pid_alive(pid):
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # someone else's live process (or unknowable): leave its file alone
+    return True
+
+
+def remove_stale_temporaries(path):
+    """Delete the temporary files that writers of ``path`` killed mid-write left behind.
+
+    A temporary whose writer is still running is kept (it is about to be renamed into place).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = _temp_prefix(path)
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        match = _TEMP_RE.fullmatch(name[len(prefix):])
+        if match and _pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(directory, name))
 
 
 @contextlib.contextmanager
 def atomic_write(path: PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only if the block succeeds.
 
-    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8).
+    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8). An error names
+    ``path`` (``[Errno 28] No space left on device`` alone would not say which file).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write supports modes 'wb' and 'w', got {mode!r}")
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        remove_stale_temporaries(path)
+        fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path) + f"{os.getpid()}-", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         if mode == "w":
             f = os.fdopen(fd, "w", encoding=encoding or "utf-8", newline="")
@@ -62,10 +123,22 @@ def atomic_write(path: PathLike, mode: str = "wb", encoding: str | None = None) 
         os.chmod(tmp, _final_mode(path))
         os.replace(tmp, path)
         _fsync_dir(directory)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:
+            raise _naming(err, path) from None
         raise
+
+
+def _naming(err, path):
+    """The same OSError with ``path`` as its file name, so its message says which file failed."""
+    if err.filename is not None or err.errno is None:
+        return err
+    try:
+        return type(err)(err.errno, err.strerror or str(err), path)
+    except TypeError:  # an OSError subclass with a constructor of its own
+        return err
 
 
 def _fsync_dir(directory):
@@ -194,3 +267,125 @@ def save_figure_atomic(fig: Any, path: PathLike) -> str:
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format=fmt)
     return os.fspath(path)
+
+
+def to_json(obj, **kwargs):
+    """``json.dumps`` that writes an undefined number (NaN, inf) as ``null``: bare ``NaN`` is not JSON."""
+    return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
+
+
+def _finite_or_none(obj):
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:  # numpy scalars
+        return _finite_or_none(obj.item())
+    return obj
+
+
+class FileSet:
+    """Write several files of ``directory`` so that they appear together or not at all.
+
+    ::
+
+        with FileSet("runs/ptb", owns=["vectors.txt", "weights.npz", "summary.json"]) as files:
+            vectors.save_word2vec_format(files.path("vectors.txt"))
+            model.save_weights(files.path("weights.npz"))
+            write_text_atomic(files.path("summary.json"), text)
+
+    Each file is written in full into a staging folder inside ``directory``; nothing in
+    ``directory`` changes until the block succeeds, so an error, a full disk or Ctrl-C leaves
+    the previous set as it was. Then the staging folder is marked complete and its files are
+    renamed into place (the last one named in ``owns`` last; a file of ``owns`` the new set does
+    not contain is removed, so no file of the previous set stays beside the new one). Should the
+    process die during those renames, the next ``FileSet`` on the directory finishes them before
+    it starts, and a staging folder that was never completed is deleted.
+    """
+
+    _PREFIX = ".fileset-"
+    _DONE = "COMPLETE"
+
+    def __init__(self, directory, owns):
+        self.directory = os.fspath(directory)
+        self.owns = list(owns)
+        self.staging = None
+
+    def __enter__(self):
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            self.recover(self.directory)
+            self.staging = tempfile.mkdtemp(prefix=f"{self._PREFIX}{os.getpid()}-", suffix=".tmp", dir=self.directory)
+        except OSError as err:
+            raise _naming(err, self.directory) from None
+        return self
+
+    def path(self, name):
+        """Where to write file ``name`` of the set (inside the staging folder)."""
+        if name not in self.owns:
+            raise ValueError(f"FileSet: {name!r} is not one of the set's files {self.owns}")
+        return os.path.join(self.staging, name)
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return False
+        try:
+            written = [n for n in self.owns if os.path.exists(os.path.join(self.staging, n))]
+            plan = {"files": written, "remove": [n for n in self.owns if n not in written]}
+            write_text_atomic(os.path.join(self.staging, self._DONE), json.dumps(plan) + "\n")
+            _fsync_dir(self.staging)
+        except BaseException:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            raise
+        self._move_into_place(self.directory, self.staging, plan)
+        return False
+
+    @classmethod
+    def recover(cls, directory):
+        """Finish the renames of a completed staging folder; delete any other staging folder."""
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            return
+        for name in names:
+            staging = os.path.join(directory, name)
+            if not (name.startswith(cls._PREFIX) and name.endswith(".tmp") and os.path.isdir(staging)):
+                continue
+            pid = name[len(cls._PREFIX):].partition("-")[0]
+            if pid.isdigit() and int(pid) != os.getpid() and _pid_alive(int(pid)):
+                continue  # another live process is writing its set
+            done = os.path.join(staging, cls._DONE)
+            plan = None
+            with contextlib.suppress(OSError, ValueError):
+                with open(done, encoding="utf-8") as f:
+                    plan = json.load(f)
+            if isinstance(plan, dict) and all(isinstance(plan.get(k), list) for k in ("files", "remove")):
+                listed = plan["files"] + plan["remove"]
+                if all(isinstance(n, str) and n and os.path.basename(n) == n and not n.startswith(".") for n in listed):
+                    cls._move_into_place(directory, staging, plan)
+                    continue
+            shutil.rmtree(staging, ignore_errors=True)
+
+    @classmethod
+    def _move_into_place(cls, directory, staging, plan):
+        """Rename the staged files over ``directory``'s; safe to run again after an interruption."""
+        files = [n for n in plan["files"] if os.path.exists(os.path.join(staging, n))]  # not yet moved
+        last = plan["files"][-1] if plan["files"] else None
+        # The last file (the summary) is removed first and renamed last: while the renames run,
+        # no summary stands beside a half-replaced set.
+        stale = ([last] if last in files else []) + list(plan["remove"])
+        for name in stale:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.unlink(os.path.join(directory, name))
+        for name in [n for n in files if n != last] + ([last] if last in files else []):
+            target = os.path.join(directory, name)
+            try:
+                os.replace(os.path.join(staging, name), target)
+            except OSError as err:
+                raise _naming(err, target) from None
+        _fsync_dir(directory)
+        shutil.rmtree(staging, ignore_errors=True)
+

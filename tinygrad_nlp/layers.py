@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinygrad_nlp.functions as F
+from tinygrad_nlp import _checks
 from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.functions.rnn import CarriedState
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
@@ -132,6 +133,8 @@ class Linear(Layer):
 
     def __init__(self, in_size, out_size, nobias=False, dtype=np.float32, W=None, rng=None):
         super().__init__()
+        in_size, out_size = _checks.size("Linear", "in_size", in_size), _checks.size("Linear", "out_size", out_size)
+        dtype = _checks.float_dtype("Linear", dtype)
         rng = np.random.default_rng(rng)
         if W is None:
             W = rng.standard_normal((in_size, out_size)) * np.sqrt(1.0 / in_size)
@@ -155,6 +158,10 @@ class Embedding(Layer):
 
     def __init__(self, vocab_size, dim, sparse=False, dtype=np.float32, scale=0.01, W=None, rng=None, name="W"):
         super().__init__()
+        vocab_size, dim = _checks.size("Embedding", "vocab_size", vocab_size), _checks.size("Embedding", "dim", dim)
+        dtype = _checks.float_dtype("Embedding", dtype)
+        scale = _checks.non_negative("Embedding", "scale", scale)
+        sparse = _checks.flag("Embedding", "sparse", sparse)
         if W is None:
             W = np.random.default_rng(rng).standard_normal((vocab_size, dim)) * scale
         W = np.asarray(W, dtype=dtype)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 import tinygrad_nlp.functions as F
-from tinygrad_nlp import viz
+from tinygrad_nlp import _checks, viz
 from tinygrad_nlp.core import Parameter, no_grad, test_mode
 from tinygrad_nlp.layers import GRU, LSTM, RNN, Embedding, Layer, Linear
 from tinygrad_nlp.sparse import Ids
@@ -48,6 +48,12 @@ class Model(Layer):
 
     def random_generators(self):
         """The model's random generators by name (their states go into training checkpoints)."""
+        return {}
+
+    def hyperparameters(self):
+        """The settings that define the model beyond its weights' shapes (dict of JSON values).
+
+        Training checkpoints record them, so a checkpoint resumes only into the same model."""
         return {}
 
 
@@ -91,12 +97,17 @@ class SimpleCBOW(Model):
 
     def __init__(self, vocab_size, hidden_size, window_size=1, seed=None, dtype=np.float32):
         super().__init__()
+        V = _checks.size("SimpleCBOW", "vocab_size", vocab_size)
+        H = _checks.size("SimpleCBOW", "hidden_size", hidden_size)
+        dtype = _checks.float_dtype("SimpleCBOW", dtype)
         rng = np.random.default_rng(seed)
-        V, H = vocab_size, hidden_size
-        self.vocab_size, self.window_size = V, _check_window(window_size)
+        self.vocab_size, self.hidden_size, self.window_size = V, H, _check_window(window_size)
         self.in_embed = Embedding(V, H, dtype=dtype, W=0.01 * rng.standard_normal((V, H)), name="W_in")
         self.out = Linear(H, V, nobias=True, dtype=dtype, W=0.01 * rng.standard_normal((H, V)))
         self.out.W.name = "W_out"
+
+    def hyperparameters(self):
+        return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size, "window_size": self.window_size}
 
     def predict(self, contexts):
         """(N, V) scores of every word as the centre of each context row."""
@@ -127,11 +138,16 @@ class _NegativeSamplingModel(Model):
         from tinygrad_nlp.text import UnigramSampler
         from tinygrad_nlp.text.contexts import check_corpus
 
+        owner = type(self).__name__
         window_size = _check_window(window_size)
-        V, H = vocab_size, hidden_size
+        V, H = _checks.size(owner, "vocab_size", vocab_size), _checks.size(owner, "hidden_size", hidden_size)
+        sample_size = _checks.size(owner, "sample_size", sample_size)
+        power = _checks.non_negative(owner, "power", power)
+        dtype = _checks.float_dtype(owner, dtype)
+        dynamic_window = _checks.flag(owner, "dynamic_window", dynamic_window)
         rng = np.random.default_rng(seed)
         self.vocab_size, self.hidden_size, self.window_size = V, H, window_size
-        self.sample_size = sample_size
+        self.sample_size, self.power = sample_size, power
         # word2vec's initialisation: small uniform input vectors, zero output vectors. Built in
         # place in the final dtype: no float64 (V, H) temporary even for a huge vocabulary.
         W_in = rng.random((V, H), dtype=np.float64 if np.dtype(dtype) == np.float64 else np.float32)
@@ -159,6 +175,10 @@ class _NegativeSamplingModel(Model):
 
     def random_generators(self):
         return {"sampler": self.sampler.rng, "window": self.rng}
+
+    def hyperparameters(self):
+        return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size, "window_size": self.window_size,
+                "sample_size": self.sample_size, "power": self.power, "dynamic_window": self.dynamic_window}
 
     def window_weights(self, n):
         """(n, 2*window_size) 0/1 weights of word2vec's shrunk window: each row keeps the

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from tinygrad_nlp import _checks
 from tinygrad_nlp.core import Config
 from tinygrad_nlp.io import load_npz, save_figure_atomic, save_npz, write_bytes_atomic
 
@@ -144,9 +145,16 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer, progress=True, eval_fn=None, prefetch="auto", workers=1):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
-        self.workers = workers
+        self.workers = _checks.size("Trainer", "workers", workers)
+        if not callable(model) or not hasattr(model, "named_params"):
+            raise TypeError(f"Trainer: model must be a Model (a Layer returning the loss), got {type(model).__name__}")
+        if not hasattr(optimizer, "update") or not hasattr(optimizer, "state_dict"):
+            raise TypeError(f"Trainer: optimizer must be an Optimizer, got {type(optimizer).__name__}")
+        if eval_fn is not None and not callable(eval_fn):
+            raise TypeError(f"Trainer: eval_fn must be callable or None, got {type(eval_fn).__name__}")
+        if not (prefetch == "auto" or isinstance(prefetch, (bool, np.bool_))):
+            raise ValueError(f"Trainer: prefetch must be True, False or 'auto' (got {prefetch!r})")
+        progress = _checks.flag("Trainer", "progress", progress)
         self.model = model
         self.optimizer = optimizer
         self.progress = progress
@@ -194,18 +202,16 @@ class Trainer:
             data = ArrayBatches(contexts, target)
         if data.num_targets == 0:
             raise ValueError("there is nothing to train on: contexts and target are empty")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if max_epoch < 1:
-            raise ValueError(f"max_epoch must be >= 1, got {max_epoch}")
+        batch_size = _checks.size("Trainer.fit", "batch_size", batch_size)
+        max_epoch = _checks.size("Trainer.fit", "max_epoch", max_epoch)
+        if resume and checkpoint_dir is None:
+            raise ValueError("Trainer.fit: resume=True needs checkpoint_dir")
         steps_per_epoch = data.num_batches(batch_size)
         self.rng = np.random.default_rng(seed)
         if resume:
-            if checkpoint_dir is None:
-                raise ValueError("resume=True needs checkpoint_dir")
             path = os.path.join(checkpoint_dir, CHECKPOINT_NAME)
             if os.path.exists(path):
-                self.load_checkpoint(path)
+                self.load_checkpoint(path, most_epochs=max_epoch)
             last_epoch = max_epoch
         else:
             last_epoch = self.epoch + max_epoch
@@ -216,11 +222,14 @@ class Trainer:
             batches = data.batches(batch_size, self.rng, shuffle)
             self._run_epoch(epoch, last_epoch, batches, steps_per_epoch, min(batch_size, data.num_targets), callback)
             self.epoch = epoch
+            # The epoch is saved before it is evaluated: a failing evaluation cannot lose it.
+            if checkpoint_dir is not None:
+                self.save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_NAME))
             if self.eval_fn is not None:
                 result = self.eval_fn(self.model, epoch)
                 self.eval_history.append({"epoch": epoch, **(result or {})})
-            if checkpoint_dir is not None:
-                self.save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_NAME))
+                if checkpoint_dir is not None:  # again, with the evaluation in its history
+                    self.save_checkpoint(os.path.join(checkpoint_dir, CHECKPOINT_NAME))
         return self
 
     def _run_epoch(self, epoch, max_epoch, batches, num_batches, rows, callback):
@@ -373,16 +382,20 @@ class Trainer:
             "targets_seen": self.targets_seen,
             "rng": self.rng.bit_generator.state if self.rng is not None else None,
             "generators": {k: g.bit_generator.state for k, g in _generators(self.model).items()},
+            "model": _model_record(self.model),
         }
         arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
         save_npz(path, arrays)
 
-    def load_checkpoint(self, path):
+    def load_checkpoint(self, path, most_epochs=None):
         """Restore everything [`save_checkpoint`][save_checkpoint] wrote.
 
         Everything is read and validated against the model before anything changes: a
-        checkpoint of another model, or a corrupt one, raises ``ValueError`` naming the file and
-        the problem and leaves the trainer, model and optimizer as they were.
+        checkpoint of another model class or other hyperparameters, weights or optimizer state
+        that are not finite real floats of the parameters' shapes, a missing optimizer state
+        array, a negative step, or a corrupt file raises ``ValueError`` naming the file and the
+        key and leaves the trainer, model and optimizer as they were. ``most_epochs`` also
+        refuses a checkpoint that has trained more epochs than that.
         """
         arrays = load_npz(path)
         if "meta" not in arrays:
@@ -396,6 +409,14 @@ class Trainer:
             epoch = meta["epoch"]
             if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
                 raise bad(f"ValueError: epoch must be a non-negative integer, got {epoch!r}")
+            if most_epochs is not None and epoch > most_epochs:
+                raise ValueError(f"{path}: the checkpoint has already trained {epoch} epochs, more than the "
+                                 f"{most_epochs} asked for in total; ask for at least {epoch} to resume it")
+            record = meta.get("model")
+            if record is not None and record != _model_record(self.model):
+                raise ValueError(f"{path}: checkpoint does not match the model: it was saved from "
+                                 f"{_describe_record(record)}, this run's model is "
+                                 f"{_describe_record(_model_record(self.model))}")
             epoch_loss = [float(x) for x in meta.get("epoch_loss", [])]
             eval_history = list(meta.get("eval", []))
             if not all(isinstance(r, dict) for r in eval_history):
@@ -432,6 +453,14 @@ class Trainer:
             kinds = f", wrong dtype {wrong_kind}" if wrong_kind else ""
             raise ValueError(f"{path}: checkpoint does not match the model (missing {missing}, unexpected {extra}, "
                              f"wrong shape {wrong}{kinds})")
+        for k in params:
+            _check_loadable(path, f"model/{k}", weights[k], params[k].data.dtype)
+        for k, v in arrays.items():
+            if k.startswith("optim/") and k != "optim/__step__":
+                _check_loadable(path, k, v, None)
+        step = arrays.get("optim/__step__")
+        if step is not None and (step.shape != () or step.dtype.kind not in "iu" or int(step) < 0):
+            raise ValueError(f"{path}: 'optim/__step__' must be a non-negative integer, got {step!r}")
         if set(saved_generators) != set(generators):
             raise ValueError(f"{path}: checkpoint does not match the model: it holds random generators "
                              f"{sorted(saved_generators)}, the model has {sorted(generators)}")
@@ -493,6 +522,37 @@ class Trainer:
         if path is not None:
             save_figure_atomic(fig, path)
         return fig
+
+
+def _model_record(model):
+    """The model's class and hyperparameters, as a checkpoint records them (JSON values)."""
+    get = getattr(model, "hyperparameters", None)
+    hyper = get() if get is not None else {}
+    return json.loads(json.dumps({"class": type(model).__name__, **hyper}, default=_json_default))
+
+
+def _describe_record(record):
+    if not isinstance(record, dict):
+        return repr(record)
+    rest = ", ".join(f"{k}={v!r}" for k, v in record.items() if k != "class")
+    return f"{record.get('class', '?')}({rest})"
+
+
+def _check_loadable(path, key, array, dtype):
+    """Weights and optimizer state a run could have saved: finite real floats (no NaN/inf, no
+    complex, no float64 values that overflow the parameter's float32)."""
+    if array.dtype.kind != "f":
+        raise ValueError(f"{path}: {key!r} holds {array.dtype} values; expected real floating point")
+    if not _all_finite(array):
+        raise ValueError(f"{path}: {key!r} holds NaN or infinite values, which no training run saves")
+    if dtype is not None and np.dtype(dtype).itemsize < array.dtype.itemsize and array.size:
+        limit = float(np.finfo(dtype).max)
+        if float(np.abs(array).max()) > limit:
+            raise ValueError(f"{path}: {key!r} holds values beyond the range of {np.dtype(dtype).name}")
+
+
+def _all_finite(a):
+    return not a.size or bool(np.isfinite(a.min()) and np.isfinite(a.max()))
 
 
 def _generators(model):

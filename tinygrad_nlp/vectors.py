@@ -46,6 +46,9 @@ __all__ = ["AnalogyResult", "Correlation", "WordPairResult", "WordVectors", "spe
 # 2**24 float32 is 64 MiB, so memory stays flat however large the vocabulary.
 _SCORE_BLOCK = 1 << 24
 _MAX_QUESTION_CHUNK = 2048
+# The largest vector size a word2vec header may declare (far above any real embedding): a header
+# of "0 999...9" is refused, not handed to numpy as a shape.
+MAX_DIM = 1 << 20
 
 
 def _is_single_token(word):
@@ -678,11 +681,11 @@ def _parse_header(path, header):
         if len(parts) != 2:
             raise ValueError
         n, dim = int(parts[0]), int(parts[1])
-        if n < 0 or dim < 1:
+        if n < 0 or dim < 1 or dim > MAX_DIM:
             raise ValueError
     except ValueError:
-        raise ValueError(f"{path}, line 1: bad header {header!r}; expected 'vocab_size vector_size' "
-                         "(two integers, vector_size >= 1)") from None
+        raise ValueError(f"{path}, line 1: bad header {header[:80]!r}; expected 'vocab_size vector_size' "
+                         f"(two integers, 1 <= vector_size <= {MAX_DIM:,})") from None
     return n, dim
 
 

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from tinygrad_nlp.errors import TinygradNLPError
-from tinygrad_nlp.io import atomic_write
+from tinygrad_nlp.io import BOM, atomic_write
 from tinygrad_nlp.text.preprocessing import ids_by_first_appearance
 from tinygrad_nlp.text.stream import load_text
 
@@ -102,7 +102,10 @@ def _download(url, dest, expected_sha256):
             reason = f"HTTP {e.code} {e.reason}"
         else:
             reason = getattr(e, "reason", None) or e
-        raise DownloadError(f"could not download {name} from {url} ({reason}); {_how_to_provide()}") from e
+        problem = f"could not download {name} from {url} ({reason})"
+        error = DownloadError(f"{problem}; {_how_to_provide()}")
+        error.problem = problem  # without the advice, for callers (the command line) that give their own
+        raise error from e
 
 
 def _locate_ptb_file(name, data_dir, cache_dir, download):
@@ -157,6 +160,7 @@ def _read_ptb_tokens(path):
         data = f.read()
     text = _decode_or_explain(data, path, "utf-8", "strict",
                               hint="the PTB files are plain ASCII, so this copy is damaged or not a PTB file")
+    text = text.removeprefix(BOM)  # a byte-order mark an editor added is not part of the first word
     text = text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode reads them
     tokens = text.replace("\n", f" {EOS} ").split()
     if all(t == EOS for t in tokens):  # stops at the first word of a real file

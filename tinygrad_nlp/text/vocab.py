@@ -283,7 +283,7 @@ class Vocabulary:
         with open(path, "rb") as f:
             raw = f.read()
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8-sig"))  # an editor's byte-order mark is allowed
         except UnicodeDecodeError as e:
             raise ValueError(f"{path}: not a vocabulary file: not UTF-8 ({e.reason} at byte {e.start})") from None
         except json.JSONDecodeError as e:
