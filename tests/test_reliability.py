@@ -214,7 +214,7 @@ def test_binary_word2vec_header_cannot_make_the_loader_allocate_terabytes(tmp_pa
     with pytest.raises(ValueError, match=r"huge\.bin: truncated at vector index 1 of 100000000000"):
         WordVectors.load_word2vec_format(path, binary=True)
     path.write_bytes(b"1 10000000000000\nx " + bytes(400))
-    with pytest.raises(ValueError, match=r"huge\.bin: truncated at vector index 0 of 1 \(word 'x'\)"):
+    with pytest.raises(ValueError, match=r"huge\.bin, line 1: bad header '1 10000000000000'"):
         WordVectors.load_word2vec_format(path, binary=True)
 
 
