@@ -112,7 +112,7 @@ def test_sparse_update_touches_only_its_rows_and_keeps_other_state(cls):
 
 def test_sparse_adam_lazy_semantics_against_a_hand_computation():
     W = Parameter(np.zeros((3, 1)))
-    opt = Adam(lr=0.1, eps=0.0).setup([W])
+    opt = Adam(lr=0.1, eps=1e-12).setup([W])  # eps > 0 is required; this one is below the tolerance
     W.grad = SparseRows(np.array([0, 2]), np.array([[1.0], [2.0]]), (3, 1))
     opt.update()
     # Step 1: m = 0.1 g, v = 0.001 g^2, step size = lr * sqrt(1 - 0.999) / (1 - 0.9); update = lr * sign(g).
@@ -182,7 +182,7 @@ def test_linear_decay_schedule():
 
 
 def test_bad_hyperparameters_and_missing_setup():
-    with pytest.raises(ValueError, match="lr must be positive"):
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         SGD(lr=0)
     with pytest.raises(ValueError, match="weight_decay"):
         Adam(weight_decay=-1)
@@ -228,7 +228,7 @@ def test_update_never_writes_non_finite_weights(cls):
     with pytest.raises(FloatingPointError, match="gradient of parameter 'param0'"):
         opt.update()
     assert np.all(W.data == 1)  # the refused parameter keeps its weights and its state
-    assert all(np.array_equal(opt.state[id(W)][k], v) for k, v in state_before.items())
+    assert all(np.array_equal(opt.state.get(id(W), state_before)[k], v) for k, v in state_before.items())
     assert np.all(np.isfinite(other.data))
     if cls is SGD:  # a finite gradient whose update overflows
         opt = SGD(lr=1e308).setup([W, other])
@@ -344,3 +344,89 @@ def test_a_tied_weight_gets_the_sum_of_its_sparse_and_dense_gradients(make):
         results.append(W.data.copy())
     np.testing.assert_allclose(results[0], results[1], rtol=1e-5, atol=1e-6)
     assert not np.allclose(results[0], W0)
+
+
+# ----- hyperparameters are checked where they are given -----
+@pytest.mark.parametrize("make, pattern", [
+    (lambda: Adam(clip_norm=-1), "Adam: clip_norm must be a finite number > 0 \\(got -1\\)"),
+    (lambda: SGD(clip_norm=0), "SGD: clip_norm must be a finite number > 0 \\(got 0\\)"),
+    (lambda: SGD(lr=float("nan")), "SGD: lr must be a finite number > 0 \\(got nan\\)"),
+    (lambda: Adam(lr=float("inf")), "Adam: lr must be a finite number > 0"),
+    (lambda: Adam(lr="0.1"), "Adam: lr must be a finite number > 0"),
+    (lambda: Adam(beta1=1.0), "Adam: beta1 must be in \\[0, 1\\) \\(got 1.0\\)"),
+    (lambda: Adam(beta2=-0.1), "Adam: beta2 must be in \\[0, 1\\)"),
+    (lambda: Adam(eps=0), "Adam: eps must be a finite number > 0"),
+    (lambda: AdaGrad(eps=-1e-8), "AdaGrad: eps must be a finite number > 0"),
+    (lambda: RMSprop(alpha=1.5), "RMSprop: alpha must be in \\[0, 1\\)"),
+    (lambda: MomentumSGD(momentum=1.0), "MomentumSGD: momentum must be in \\[0, 1\\)"),
+    (lambda: SGD(weight_decay=-0.1), "SGD: weight_decay must be a finite number >= 0"),
+    (lambda: AdamW(weight_decay=float("nan")), "AdamW: weight_decay must be a finite number >= 0"),
+    (lambda: LinearDecay(0.1, total_steps=0), "LinearDecay: total_steps must be >= 1"),
+    (lambda: LinearDecay(float("inf")), "LinearDecay: start must be a finite number > 0"),
+])
+def test_optimizers_check_their_hyperparameters(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+# ----- a step is all or nothing when a gradient is not finite -----
+@pytest.mark.parametrize("cls", ALL)
+def test_a_non_finite_gradient_changes_no_parameter_state_or_step(cls):
+    a = Parameter(np.ones((3, 2), np.float32), name="a")
+    b = Parameter(np.ones((4, 2), np.float32), name="b")
+    opt = cls(lr=0.1).setup([a, b])
+    set_grad(a, np.full((3, 2), 0.5))
+    set_grad(b, np.full((4, 2), 0.5))
+    opt.update()
+    before = (a.data.copy(), b.data.copy(), {k: {f: v.copy() for f, v in st.items()} for k, st in opt.state.items()})
+    set_grad(a, np.full((3, 2), 0.25))  # a comes first and is fine; b's gradient is not finite
+    bad = np.full((4, 2), 0.25)
+    bad[2, 1] = np.nan
+    set_grad(b, bad)
+    with pytest.raises(FloatingPointError, match="parameter 'param1'.*no parameter was updated"):
+        opt.update()
+    assert np.array_equal(a.data, before[0]) and np.array_equal(b.data, before[1])
+    assert opt.step == 1
+    for k, st in opt.state.items():
+        for f, v in st.items():
+            assert np.array_equal(v, before[2][k][f])
+
+
+def test_a_sparse_non_finite_gradient_changes_nothing():
+    dense = Parameter(np.ones((2, 2), np.float32))
+    table = Parameter(np.ones((5, 2), np.float32))
+    opt = Adam(lr=0.1).setup([dense, table])
+    set_grad(dense, np.ones((2, 2)))
+    table.grad = SparseRows(np.array([1, 3]), np.array([[1.0, np.inf], [1.0, 1.0]], np.float32), (5, 2))
+    with pytest.raises(FloatingPointError, match="no parameter was updated"):
+        opt.update()
+    assert np.array_equal(dense.data, np.ones((2, 2))) and opt.step == 0 and not opt.state
+
+
+# ----- state loading: what a run could have saved -----
+def _adam_state():
+    a = Parameter(np.ones((3, 2), np.float32), name="a")
+    opt = Adam(lr=0.1).setup([a])
+    set_grad(a, np.full((3, 2), 0.5))
+    opt.update()
+    return opt.state_dict(), a
+
+
+@pytest.mark.parametrize("change, pattern", [
+    (lambda s: s.pop("param0/m"), "'param0/m' is missing"),
+    (lambda s: s.update({"__step__": np.array(-1)}), "'__step__' must be a non-negative integer"),
+    (lambda s: s.update({"__step__": np.array([1, 2])}), "'__step__' must be a non-negative integer"),
+    (lambda s: s.update({"param0/v": s["param0/v"].astype(np.complex64)}), "'param0/v' holds complex64"),
+    (lambda s: s.update({"param0/m": np.full((3, 2), np.nan, np.float32)}), "'param0/m' holds NaN"),
+    (lambda s: s.update({"param0/m": np.full((3, 2), 1e300)}), "beyond the range of float32"),
+    (lambda s: s.update({"param0/m": np.zeros((2, 2), np.float32)}), "'param0/m' has shape \\(2, 2\\)"),
+    (lambda s: s.update({"param0/x": np.zeros((3, 2), np.float32)}), "Adam keeps no 'x'"),
+])
+def test_load_state_dict_refuses_what_no_run_saves_and_changes_nothing(change, pattern):
+    saved, a = _adam_state()
+    change(saved)
+    b = Parameter(np.ones((3, 2), np.float32), name="a")
+    opt = Adam(lr=0.1).setup([b])
+    with pytest.raises(ValueError, match=pattern):
+        opt.load_state_dict(saved)
+    assert opt.step == 0 and opt.state == {}

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from tinygrad_nlp import _threads, backend
+from tinygrad_nlp import _checks, _threads, backend
 from tinygrad_nlp.backend.numpy_backend import all_finite as _all_finite
 from tinygrad_nlp.core import Variable
 from tinygrad_nlp.sparse import SparseRows
@@ -38,11 +38,10 @@ class LinearDecay:
     schedule). ``total_steps=None`` lets ``Trainer.fit`` fill in the run's length."""
 
     def __init__(self, start, end=None, total_steps=None):
-        if start <= 0:
-            raise ValueError(f"LinearDecay: start must be positive, got {start}")
-        self.start = float(start)
-        self.end = float(start * 1e-4 if end is None else end)
-        self.total_steps = total_steps
+        start = _checks.positive("LinearDecay", "start", start)
+        self.start = start
+        self.end = start * 1e-4 if end is None else _checks.non_negative("LinearDecay", "end", end)
+        self.total_steps = None if total_steps is None else _checks.size("LinearDecay", "total_steps", total_steps)
 
     def __call__(self, step):
         if not self.total_steps:
@@ -111,22 +110,22 @@ class Optimizer:
       elements: the backend applies it to a dense parameter or to the rows a row-sparse
       gradient touched (lazily: other rows and their state are left as they were).
 
-    ``weight_decay`` (L2) is added to the gradient before the rule sees it. A parameter's
-    update is written only if its new weights and state are all finite, so no weight ever
-    becomes NaN or inf: a parameter whose gradient or update is not finite keeps its weights
-    and state, and ``update`` raises ``FloatingPointError`` naming it (the other parameters of
-    that step are updated).
+    ``weight_decay`` (L2) is added to the gradient before the rule sees it. No weight ever
+    becomes NaN or inf. A step whose gradients are not all finite changes nothing at all: every
+    gradient is checked before any parameter is written, and ``update`` raises
+    ``FloatingPointError`` naming the first such parameter, with the step counter unchanged. A
+    step whose gradients are finite but whose result would overflow for some parameter leaves
+    that parameter's weights and state as they were and raises ``FloatingPointError`` naming it;
+    the parameters updated before it in that step keep their update (undoing them would need a
+    copy of every touched row on every step), and the step counter does not advance.
     """
 
     def __init__(self, lr, clip_norm=None, weight_decay=0.0):
-        if not callable(lr) and lr <= 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
-        if weight_decay < 0:
-            raise ValueError(f"{type(self).__name__}: weight_decay must be >= 0, got {weight_decay}")
+        owner = type(self).__name__
         self.schedule = lr if callable(lr) else None
-        self.base_lr = None if callable(lr) else float(lr)
-        self.clip_norm = clip_norm
-        self.weight_decay = weight_decay
+        self.base_lr = None if callable(lr) else _checks.positive(owner, "lr", lr)
+        self.clip_norm = _checks.optional_positive(owner, "clip_norm", clip_norm)
+        self.weight_decay = _checks.non_negative(owner, "weight_decay", weight_decay)
         self.target = None
         self.step = 0
         self.state = {}
@@ -172,12 +171,21 @@ class Optimizer:
     def update(self):
         """Apply one step to every Parameter that has a gradient.
 
-        Raises ``FloatingPointError`` naming the parameter, and changes nothing, when a gradient
-        or the step's result is NaN or infinite.
+        Raises ``FloatingPointError`` naming the parameter when a gradient or the step's result
+        is NaN or infinite: a non-finite gradient changes no parameter, state or step counter; an
+        overflowing result changes neither that parameter nor the step counter (see the class
+        docstring for the parameters updated before it).
         """
         if type(self).rule is Optimizer.rule:
             raise TypeError(f"{type(self).__name__} defines no rule(w, g, *state, h): see the Optimizer docstring")
         params = [p for p in self.params() if p.grad is not None]
+        for p in params:  # all or nothing: every gradient is checked before anything is written
+            g = p.grad
+            if not _all_finite(g.values if isinstance(g, SparseRows) else g.data):
+                raise FloatingPointError(
+                    f"{type(self).__name__}: the gradient of parameter {self._name_of(p)} holds NaN or inf; "
+                    "no parameter was updated"
+                )
         if self.clip_norm is not None:
             clip_grad_norm(params, self.clip_norm)
         lr = self.lr
@@ -190,7 +198,8 @@ class Optimizer:
         parallel = sum(_grad_size(p.grad) for p in params) >= PARALLEL_MIN_ELEMENTS
         run = _threads.run_parallel if parallel else (lambda tasks: [t() for t in tasks])
         outcomes = run([lambda p=p: self._update_one(p, scalars) for p in params])
-        self.step += 1
+        if all(outcome is None for outcome in outcomes):
+            self.step += 1
         for p, outcome in zip(params, outcomes):
             if outcome == "gradient":
                 raise FloatingPointError(
@@ -236,27 +245,60 @@ class Optimizer:
         return out
 
     def load_state_dict(self, arrays):
-        """Restore what [`state_dict`][state_dict] returned (after ``setup`` with the same model)."""
+        """Restore what [`state_dict`][state_dict] returned (after ``setup`` with the same model).
+
+        Only what a run could have saved is accepted: a non-negative integer ``__step__``, and
+        for each parameter either no state (it never had a gradient) or every array of its
+        state, shaped like the parameter, finite and real (NaN, inf, complex values, or values
+        beyond the parameter dtype's range are refused). A refusal raises ``ValueError`` naming
+        the key and changes nothing.
+        """
         names = _param_names(self.target)
         by_name = {names[id(p)]: p for p in self.params()}
         if "__step__" not in arrays:
             raise ValueError("optimizer state has no '__step__' entry")
-        state = {}
+        step = np.asarray(arrays["__step__"])
+        if step.shape != () or step.dtype.kind not in "iu" or int(step) < 0:
+            raise ValueError(f"optimizer state '__step__' must be a non-negative integer, got {step!r}")
+        fields = {}
         for key, value in arrays.items():
             if key == "__step__":
                 continue
             pname, _, field = key.rpartition("/")
             if pname not in by_name:
                 raise ValueError(f"optimizer state names unknown parameter {pname!r}")
+            fields.setdefault(pname, {})[field] = np.asarray(value)
+        state = {}
+        for pname, given in fields.items():
             p = by_name[pname]
-            st = state.setdefault(id(p), self.init_state(p))
-            if field not in st:
-                raise ValueError(f"optimizer state {key!r}: {type(self).__name__} keeps no {field!r}")
-            if np.shape(st[field]) != np.shape(value):
-                raise ValueError(f"optimizer state {key!r} has shape {np.shape(value)}, expected {np.shape(st[field])}")
-            st[field] = np.array(value, dtype=st[field].dtype)
-        self.step = int(arrays["__step__"])
+            st = self.init_state(p)
+            unknown = sorted(set(given) - set(st))
+            if unknown:
+                raise ValueError(f"optimizer state {pname + '/' + unknown[0]!r}: {type(self).__name__} keeps no "
+                                 f"{unknown[0]!r}")
+            missing = [f for f in st if f not in given]
+            if missing:
+                raise ValueError(f"optimizer state {pname + '/' + missing[0]!r} is missing (the state of {pname!r} "
+                                 f"needs {sorted(st)})")
+            for field, value in given.items():
+                key = f"{pname}/{field}"
+                if value.shape != np.shape(st[field]):
+                    raise ValueError(f"optimizer state {key!r} has shape {value.shape}, expected {np.shape(st[field])}")
+                _check_state_values(key, value, st[field].dtype)
+                st[field] = np.array(value, dtype=st[field].dtype)
+            state[id(p)] = st
+        self.step = int(step)
         self.state = state  # replaced only once everything fitted
+
+
+def _check_state_values(key, value, dtype):
+    if value.dtype.kind != "f":
+        raise ValueError(f"optimizer state {key!r} holds {value.dtype} values; expected real floating point")
+    if not _all_finite(value):
+        raise ValueError(f"optimizer state {key!r} holds NaN or infinite values")
+    if value.size and value.dtype.itemsize > np.dtype(dtype).itemsize:
+        if float(np.abs(value).max()) > float(np.finfo(dtype).max):
+            raise ValueError(f"optimizer state {key!r} holds values beyond the range of {np.dtype(dtype).name}")
 
 
 def _param_names(target):
@@ -281,7 +323,7 @@ class MomentumSGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.9, clip_norm=None, weight_decay=0.0):
         super().__init__(lr, clip_norm, weight_decay)
-        self.momentum = momentum
+        self.momentum = _checks.fraction(type(self).__name__, "momentum", momentum)
 
     def init_state(self, param):
         return {"v": np.zeros_like(param.data)}
@@ -300,7 +342,7 @@ class AdaGrad(Optimizer):
 
     def __init__(self, lr=0.01, eps=1e-8, clip_norm=None, weight_decay=0.0):
         super().__init__(lr, clip_norm, weight_decay)
-        self.eps = eps
+        self.eps = _checks.positive(type(self).__name__, "eps", eps)
 
     def init_state(self, param):
         return {"h": np.zeros_like(param.data)}
@@ -320,7 +362,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, clip_norm=None, weight_decay=0.0):
         super().__init__(lr, clip_norm, weight_decay)
-        self.alpha, self.eps = alpha, eps
+        owner = type(self).__name__
+        self.alpha, self.eps = _checks.fraction(owner, "alpha", alpha), _checks.positive(owner, "eps", eps)
 
     def init_state(self, param):
         return {"v": np.zeros_like(param.data)}
@@ -345,7 +388,9 @@ class Adam(Optimizer):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None, weight_decay=0.0):
         super().__init__(lr, clip_norm, weight_decay)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        owner = type(self).__name__
+        self.beta1, self.beta2 = _checks.fraction(owner, "beta1", beta1), _checks.fraction(owner, "beta2", beta2)
+        self.eps = _checks.positive(owner, "eps", eps)
 
     def init_state(self, param):
         return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
@@ -369,9 +414,7 @@ class AdamW(Adam):
 
     def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
         super().__init__(lr, beta1, beta2, eps, clip_norm)
-        if weight_decay < 0:
-            raise ValueError(f"AdamW: weight_decay must be >= 0, got {weight_decay}")
-        self.decoupled_decay = weight_decay
+        self.decoupled_decay = _checks.non_negative("AdamW", "weight_decay", weight_decay)
 
     def hyper(self, lr):
         return (*super().hyper(lr), 1.0 - lr * self.decoupled_decay)
