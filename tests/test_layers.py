@@ -270,11 +270,11 @@ def test_dropout_acts_between_layers_in_training_only():
     one = LSTM(5, 8, num_layers=1, dropout=0.5, rng=0)  # nothing between layers to drop
     np.testing.assert_allclose(one(xs).data, LSTM(5, 8, rng=0)(xs).data)
 @pytest.mark.parametrize("make, pattern", [
-    (lambda: Linear(0, 3), "Linear: in_size must be >= 1 \\(got 0\\)"),
+    (lambda: Linear(0, 3), "Linear: in_size must be an integer >= 1 \\(got 0\\)"),
     (lambda: Linear(3, 2.0), "Linear: out_size must be an integer"),
     (lambda: Linear(3, 2, dtype=np.float16), "Linear: dtype must be float32 or float64 \\(got float16\\)"),
-    (lambda: Embedding(0, 3), "Embedding: vocab_size must be >= 1"),
-    (lambda: Embedding(5, -1), "Embedding: dim must be >= 1"),
+    (lambda: Embedding(0, 3), "Embedding: vocab_size must be an integer >= 1"),
+    (lambda: Embedding(5, -1), "Embedding: dim must be an integer >= 1"),
     (lambda: Embedding(5, 3, dtype="int64"), "Embedding: dtype must be float32 or float64"),
     (lambda: Embedding(5, 3, scale=float("inf")), "Embedding: scale must be a finite number >= 0"),
     (lambda: Embedding(5, 3, sparse="yes"), "Embedding: sparse must be True or False"),

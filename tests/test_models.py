@@ -398,9 +398,9 @@ def test_lstmlm_rejects_bad_arguments():
 
 
 @pytest.mark.parametrize("kwargs, pattern", [
-    (dict(hidden_size=0), "hidden_size must be >= 1 \\(got 0\\)"),
-    (dict(vocab_size=0), "vocab_size must be >= 1"),
-    (dict(sample_size=0), "sample_size must be >= 1"),
+    (dict(hidden_size=0), "hidden_size must be an integer >= 1 \\(got 0\\)"),
+    (dict(vocab_size=0), "vocab_size must be an integer >= 1"),
+    (dict(sample_size=0), "sample_size must be an integer >= 1"),
     (dict(sample_size=2.5), "sample_size must be an integer"),
     (dict(power=float("nan")), "power must be a finite number >= 0"),
     (dict(dtype=np.float16), "dtype must be float32 or float64 \\(got float16\\)"),
@@ -418,8 +418,8 @@ def test_negative_sampling_models_check_their_hyperparameters(cls, kwargs, patte
 
 
 @pytest.mark.parametrize("kwargs, pattern", [
-    (dict(hidden_size=0), "hidden_size must be >= 1"),
-    (dict(vocab_size=-1), "vocab_size must be >= 1"),
+    (dict(hidden_size=0), "hidden_size must be an integer >= 1"),
+    (dict(vocab_size=-1), "vocab_size must be an integer >= 1"),
     (dict(dtype=np.float16), "dtype must be float32 or float64"),
 ])
 def test_simple_cbow_checks_its_hyperparameters(kwargs, pattern):

@@ -361,7 +361,7 @@ def test_a_tied_weight_gets_the_sum_of_its_sparse_and_dense_gradients(make):
     (lambda: MomentumSGD(momentum=1.0), "MomentumSGD: momentum must be in \\[0, 1\\)"),
     (lambda: SGD(weight_decay=-0.1), "SGD: weight_decay must be a finite number >= 0"),
     (lambda: AdamW(weight_decay=float("nan")), "AdamW: weight_decay must be a finite number >= 0"),
-    (lambda: LinearDecay(0.1, total_steps=0), "LinearDecay: total_steps must be >= 1"),
+    (lambda: LinearDecay(0.1, total_steps=0), "LinearDecay: total_steps must be an integer >= 1"),
     (lambda: LinearDecay(float("inf")), "LinearDecay: start must be a finite number > 0"),
 ])
 def test_optimizers_check_their_hyperparameters(make, pattern):

@@ -351,9 +351,9 @@ def test_lm_trainer_schedules():
 
 # ----- hyperparameters are checked where they are given -----
 @pytest.mark.parametrize("kwargs, pattern", [
-    (dict(max_epoch=0), "Trainer.fit: max_epoch must be >= 1 \\(got 0\\)"),
+    (dict(max_epoch=0), "Trainer.fit: max_epoch must be an integer >= 1 \\(got 0\\)"),
     (dict(max_epoch=2.5), "max_epoch must be an integer"),
-    (dict(batch_size=0), "batch_size must be >= 1 \\(got 0\\)"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1 \\(got 0\\)"),
     (dict(batch_size=True), "batch_size must be an integer"),
     (dict(resume=True), "resume=True needs checkpoint_dir"),
 ])

@@ -29,10 +29,8 @@ def _is_real(value):
 
 def size(owner, name, value, minimum=1):
     """An integer >= ``minimum`` (sizes, counts, epochs); returns it as an ``int``."""
-    if not _is_int(value):
+    if not _is_int(value) or value < minimum:
         raise ValueError(f"{owner}: {name} must be an integer >= {minimum} (got {value!r})")
-    if value < minimum:
-        raise ValueError(f"{owner}: {name} must be >= {minimum} (got {value})")
     return int(value)
 
 
