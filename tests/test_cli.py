@@ -216,6 +216,15 @@ def _broken_inputs(tmp_path, vec):
         (["graph", str(corrupt_run)], 2, "summary.json: not a training run's summary"),
         (["graph", str(tmp_path / "no_such_run")], 2, "RUN: no such directory"),
         (["graph", str(corrupt_run), "--model", "cbow"], 2, "--model does not apply to a trained run"),
+        (["lm", "train", "--corpus", "ptb", "--dropout", "1.5"], 2, "--dropout must be in [0, 1) (got 1.5)"),
+        (["lm", "train", "--corpus", "ptb", "--clip-norm", "-1"], 2, "--clip-norm must be > 0 (got -1)"),
+        (["lm", "train", "--corpus", str(tmp_path / "missing.txt")], 2, "--corpus: no such file"),
+        (["lm", "train", "--corpus", str(empty), "--out", out], 2, "empty.txt"),
+        (["lm", "generate", str(tmp_path / "no_such_run"), "--start", "a"], 2, "run_dir: no such directory"),
+        (["lm", "generate", str(no_summary), "--start", "a"], 2, "model.json not found"),
+        (["lm", "generate", str(no_summary), "--start", "a", "--top-k", "0"], 2, "--top-k must be >= 1 (got 0)"),
+        (["lm", "evaluate", str(no_summary), "--corpus", "ptb:test", "--batch-size", "0"], 2,
+         "--batch-size must be >= 1 (got 0)"),
     ]
 
 
@@ -226,7 +235,8 @@ def test_every_subcommand_reports_broken_input_in_one_line_without_traceback(dem
         captured = capsys.readouterr()
         lines = captured.err.strip().splitlines()
         if (got != status or "Traceback" in captured.err + captured.out or len(lines) != 1
-                or not lines[0].startswith(f"tinygrad-nlp {argv[0]}: error: ") or expected not in lines[0]):
+                or not lines[0].startswith(f"tinygrad-nlp {argv[0]}") or ": error: " not in lines[0]
+                or expected not in lines[0]):
             wrong.append((argv[:3], got, captured.err[-300:]))
     assert not wrong, "\n".join(map(str, wrong))
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())  # nothing was written
@@ -285,16 +295,26 @@ def test_console_script_exits_130_on_ctrl_c_without_traceback(tmp_path):
 
 
 def _subcommand_parsers():
+    """``{"train": parser, "lm train": parser, ...}``: every command that runs something."""
     from tinygrad_nlp.cli import build_parser
 
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    return parser, sub.choices
+    found = {}
+
+    def walk(parser, prefix):
+        subs = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]
+        if not subs:
+            found[prefix] = parser
+        for sub in subs:
+            for name, child in sub.choices.items():
+                walk(child, f"{prefix} {name}".strip())
+
+    walk(build_parser(), "")
+    return found
 
 
 def test_help_gives_every_option_a_text_and_its_default():
-    parser, commands = _subcommand_parsers()
-    assert {"demo", "train", "similar", "analogy", "evaluate", "graph"} <= set(commands)
+    commands = _subcommand_parsers()
+    assert {"demo", "train", "similar", "analogy", "evaluate", "graph", "lm train", "lm generate"} <= set(commands)
     for name, p in commands.items():
         text = " ".join(p.format_help().split())
         for action in p._actions:
@@ -303,6 +323,7 @@ def test_help_gives_every_option_a_text_and_its_default():
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
             if action.option_strings and action.default not in (None, False):
                 assert f"(default: {action.default})" in text, (name, action.option_strings)
+            assert "--debug" in text, name  # every command has the common error handling
         for option, default in (("--epochs", "demo 3, ptb 10, text 5"), ("--lr", "demo 0.01, ptb 0.0075")):
             if name in ("demo", "train"):
                 assert default in text, (name, option)

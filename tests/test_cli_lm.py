@@ -75,8 +75,8 @@ def test_lm_resume_continues_exactly(corpus, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
     (["--tie-weights", "--hidden", "9"], "--tie-weights needs --wordvec equal to --hidden"),
-    (["--time-size", "0"], "--time-size must be positive"),
-    (["--max-steps", "0"], "--max-steps must be positive"),
+    (["--time-size", "0"], "--time-size must be >= 1 (got 0)"),
+    (["--max-steps", "0"], "--max-steps must be >= 1 (got 0)"),
 ])
 def test_lm_train_names_a_bad_flag(corpus, tmp_path, capsys, args, message):
     assert train(corpus, tmp_path, *args) == 2
@@ -87,9 +87,9 @@ def test_lm_generate_and_evaluate_name_bad_input(run_dir, tmp_path, capsys):
     assert main(["lm", "generate", str(run_dir), "--start", "the zebra"]) == 2
     assert "'zebra' is not in the model's vocabulary" in capsys.readouterr().err
     assert main(["lm", "generate", str(tmp_path / "none"), "--start", "the"]) == 2
-    assert "no such run directory" in capsys.readouterr().err
+    assert "run_dir: no such directory" in capsys.readouterr().err
     assert main(["lm", "evaluate", str(run_dir), "--corpus", str(tmp_path / "missing.txt")]) == 2
-    assert "missing.txt not found" in capsys.readouterr().err
+    assert "--corpus: no such file" in capsys.readouterr().err
 
 
 def test_lm_train_max_steps_trains_the_first_windows_only(corpus, tmp_path):

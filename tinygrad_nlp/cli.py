@@ -236,7 +236,7 @@ def add_command(sub, name, func, help, check=None, description=None):
     """
     p = sub.add_parser(name, help=help, description=description or help, formatter_class=_HelpFormatter)
     p.add_argument("--debug", action="store_true", help="show the full traceback when something fails")
-    p.set_defaults(func=func, check=check)
+    p.set_defaults(func=func, check=check, prog=p.prog)
     return p
 
 
@@ -805,19 +805,21 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 2
-    prog = f"{PROG} {args.command}"
+    prog = getattr(args, "prog", f"{PROG} {args.command}")
+    debug = getattr(args, "debug", False)
     try:
-        if args.check is not None:
-            args.check(args)
+        check = getattr(args, "check", None)
+        if check is not None:
+            check(args)
         return args.func(args)
     except KeyboardInterrupt:
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"{prog}: interrupted", file=sys.stderr, flush=True)
         return 130
     except Exception as err:  # noqa: BLE001 - the command line's last line of defence
         status, message = _describe(err)
-        if args.debug:
+        if debug:
             traceback.print_exc()
         print(f"{prog}: error: {message}", file=sys.stderr, flush=True)
         return status

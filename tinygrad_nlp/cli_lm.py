@@ -246,57 +246,72 @@ def cmd_lm_evaluate(args):
 
 
 def add_lm_parser(sub):
-    """Add the ``lm`` command (train / generate / evaluate) to the main parser's subcommands."""
-    lm = sub.add_parser("lm", help="recurrent language models: train, generate, evaluate")
-    lm_sub = lm.add_subparsers(dest="lm_command", required=True)
+    """Add the ``lm`` command (train / generate / evaluate) to the main parser's subcommands.
 
-    p = lm_sub.add_parser("train", help="train an LSTM/GRU/RNN language model (truncated BPTT)")
-    p.add_argument("--corpus", required=True, help='"ptb" (Penn Treebank train split; see --ptb-dir) or a text file')
-    p.add_argument("--valid", default=None, help="validation corpus (default for ptb: ptb:valid)")
-    p.add_argument("--test", default=None, help="test corpus (default for ptb: ptb:test)")
-    p.add_argument("--ptb-dir", default=None, help="directory with ptb.*.txt")
-    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None)
-    p.add_argument("--layers", type=int, default=None, help="stacked recurrent layers (default 1)")
-    p.add_argument("--wordvec", type=int, default=None, help="embedding size (default 100)")
-    p.add_argument("--hidden", type=int, default=None, help="hidden size (default 100)")
-    p.add_argument("--dropout", type=float, default=None, help="dropout on embeddings, between layers and before the output")
+    Each subcommand is registered with :func:`tinygrad_nlp.cli.add_command` and its flags carry
+    the checking types of :mod:`tinygrad_nlp.cli`, so a bad value is refused, naming the flag,
+    before any data is read."""
+    from tinygrad_nlp.cli_args import (add_command, corpus_spec, count, existing_dir, fraction, non_negative,
+                                       output_dir, positive)
+
+    d = LM_DEFAULTS
+    lm = sub.add_parser("lm", help="recurrent language models: train, generate, evaluate",
+                        description="Recurrent language models: train, generate, evaluate.")
+    lm_sub = lm.add_subparsers(dest="lm_command", required=True, metavar="COMMAND", help="what to do")
+
+    p = add_command(lm_sub, "train", cmd_lm_train, help="train an LSTM/GRU/RNN language model (truncated BPTT)")
+    p.add_argument("--corpus", required=True, type=corpus_spec,
+                   help='"ptb" (Penn Treebank train split; see --ptb-dir) or a text file')
+    p.add_argument("--valid", default=None, type=corpus_spec, help="validation corpus (default for ptb: ptb:valid)")
+    p.add_argument("--test", default=None, type=corpus_spec, help="test corpus (default for ptb: ptb:test)")
+    p.add_argument("--ptb-dir", default=None, type=existing_dir, help="directory with ptb.*.txt")
+    p.add_argument("--cell", choices=["lstm", "gru", "rnn"], default=None, help=f"recurrent cell (default: {d['cell']})")
+    p.add_argument("--layers", type=count(1), default=None, help=f"stacked recurrent layers (default: {d['layers']})")
+    p.add_argument("--wordvec", type=count(1), default=None, help=f"embedding size (default: {d['wordvec']})")
+    p.add_argument("--hidden", type=count(1), default=None, help=f"hidden size (default: {d['hidden']})")
+    p.add_argument("--dropout", type=fraction, default=None,
+                   help=f"dropout on embeddings, between layers and before the output (default: {d['dropout']})")
     p.add_argument("--tie-weights", dest="tie_weights", action="store_true", default=None,
                    help="score with the embedding matrix (needs --wordvec == --hidden)")
-    p.add_argument("--epochs", type=int, default=None, help="default 4")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="parallel streams (default 20)")
-    p.add_argument("--time-size", dest="time_size", type=int, default=None, help="steps per window (default 35)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 20, SGD on a mean loss)")
-    p.add_argument("--clip-norm", dest="clip_norm", type=float, default=None, help="global gradient norm (default 0.25)")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adagrad"], default=None)
+    p.add_argument("--epochs", type=count(1), default=None, help=f"epochs to train (default: {d['epochs']})")
+    p.add_argument("--batch-size", dest="batch_size", type=count(1), default=None,
+                   help=f"parallel streams (default: {d['batch_size']})")
+    p.add_argument("--time-size", dest="time_size", type=count(1), default=None,
+                   help=f"steps per window (default: {d['time_size']})")
+    p.add_argument("--lr", type=positive, default=None, help=f"learning rate (default: {d['lr']:g}, SGD on a mean loss)")
+    p.add_argument("--clip-norm", dest="clip_norm", type=positive, default=None,
+                   help=f"global gradient norm (default: {d['clip_norm']})")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam", "adagrad"], default=None,
+                   help=f"the optimizer (default: {d['optimizer']})")
     p.add_argument("--schedule", choices=["constant", "plateau", "step"], default=None,
                    help="plateau: divide lr by --decay when validation perplexity stops improving (the book); "
-                        "step: divide it by --decay after every epoch from --decay-after on (Zaremba et al.)")
-    p.add_argument("--decay", type=float, default=None, help="the schedule's divisor (default 4)")
-    p.add_argument("--decay-after", dest="decay_after", type=int, default=None)
-    p.add_argument("--init-scale", dest="init_scale", type=float, default=None,
+                        "step: divide it by --decay after every epoch from --decay-after on (Zaremba et al.) "
+                        f"(default: {d['schedule']})")
+    p.add_argument("--decay", type=positive, default=None, help=f"the schedule's divisor (default: {d['decay']:g})")
+    p.add_argument("--decay-after", dest="decay_after", type=count(0), default=None,
+                   help=f"step schedule: the first epoch after which lr is divided (default: {d['decay_after']})")
+    p.add_argument("--init-scale", dest="init_scale", type=positive, default=None,
                    help="initialise every weight from U(-s, s) (default: the book's initialisation)")
-    p.add_argument("--max-steps", dest="max_steps", type=int, default=None,
-                   help="train each epoch on its first N windows only (a quick look at a big model)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/lm", help="output directory")
+    p.add_argument("--max-steps", dest="max_steps", type=count(1), default=None,
+                   help="train each epoch on its first N windows only, a quick look at a big model (default: all)")
+    p.add_argument("--seed", type=count(0), default=0, help="seeds the weights, dropout and batches")
+    p.add_argument("--out", default="runs/lm", type=output_dir, help="output directory")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.npz")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_lm_train)
 
-    p = lm_sub.add_parser("generate", help="sample text from a trained model")
-    p.add_argument("run_dir", help="directory written by 'lm train'")
+    p = add_command(lm_sub, "generate", cmd_lm_generate, help="sample text from a trained model")
+    p.add_argument("run_dir", type=existing_dir, help="directory written by 'lm train'")
     p.add_argument("--start", required=True, help='the first words, e.g. "the company"')
-    p.add_argument("--length", type=int, default=40, help="words to generate")
-    p.add_argument("--temperature", type=float, default=1.0, help="0 picks the most likely word each time")
-    p.add_argument("--top-k", dest="top_k", type=int, default=None, help="sample among the k most likely words")
-    p.add_argument("--seed", type=int, default=None)
-    p.set_defaults(func=cmd_lm_generate)
+    p.add_argument("--length", type=count(0), default=40, help="words to generate")
+    p.add_argument("--temperature", type=non_negative, default=1.0, help="0 picks the most likely word each time")
+    p.add_argument("--top-k", dest="top_k", type=count(1), default=None,
+                   help="sample among the k most likely words (default: all)")
+    p.add_argument("--seed", type=count(0), default=None, help="seeds the sampling (default: fresh randomness)")
 
-    p = lm_sub.add_parser("evaluate", help="perplexity of a trained model on a corpus")
-    p.add_argument("run_dir", help="directory written by 'lm train'")
-    p.add_argument("--corpus", required=True, help='a text file, or "ptb:valid" / "ptb:test"')
-    p.add_argument("--ptb-dir", default=None)
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=10)
-    p.add_argument("--time-size", dest="time_size", type=int, default=35)
-    p.set_defaults(func=cmd_lm_evaluate)
+    p = add_command(lm_sub, "evaluate", cmd_lm_evaluate, help="perplexity of a trained model on a corpus")
+    p.add_argument("run_dir", type=existing_dir, help="directory written by 'lm train'")
+    p.add_argument("--corpus", required=True, type=corpus_spec, help='a text file, or "ptb:valid" / "ptb:test"')
+    p.add_argument("--ptb-dir", default=None, type=existing_dir, help="directory with ptb.*.txt")
+    p.add_argument("--batch-size", dest="batch_size", type=count(1), default=10, help="parallel streams")
+    p.add_argument("--time-size", dest="time_size", type=count(1), default=35, help="steps per window")
     return lm
