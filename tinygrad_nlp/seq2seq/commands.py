@@ -259,34 +259,50 @@ def cmd_seq2seq_predict(args):
 
 
 def add_seq2seq_parser(sub):
-    """Add ``seq2seq train`` and ``seq2seq predict`` to the ``tinygrad-nlp`` subcommands ``sub``."""
-    p = sub.add_parser("seq2seq", help="encoder-decoder models on the addition and date tasks")
-    s2s = p.add_subparsers(dest="seq2seq_command", required=True)
-    t = s2s.add_parser("train", help="train; writes weights.npz, vocab.json, summary.json, accuracy.png, graph.svg")
-    t.add_argument("--data", required=True, help='"addition", "dates" (generated) or a file of question_answer lines')
+    """Add ``seq2seq train`` and ``seq2seq predict`` to the ``tinygrad-nlp`` subcommands ``sub``.
+
+    Both are registered with :func:`tinygrad_nlp.cli_args.add_command` and declare their flags
+    with its checking types: a bad value is refused, naming the flag, before any data is read."""
+    from tinygrad_nlp.cli_args import add_command, count, existing_file, output_dir, output_file, positive
+
+    def data_spec(text):
+        """"addition", "dates" (generated) or a file of question_answer lines that exists."""
+        return text if text in ("addition", "dates") else existing_file(text)
+
+    def plot_path(text):
+        """A file to draw into (its directory must exist), or "" for RUN/attention-predict.png."""
+        return text if text == "" else output_file(text)
+
+    p = sub.add_parser("seq2seq", help="encoder-decoder models on the addition and date tasks",
+                       description="Encoder-decoder models on the addition and date tasks.")
+    s2s = p.add_subparsers(dest="seq2seq_command", required=True, metavar="COMMAND", help="what to do")
+    t = add_command(s2s, "train", cmd_seq2seq_train,
+                    help="train; writes weights.npz, vocab.json, summary.json, accuracy.png, graph.svg")
+    t.add_argument("--data", required=True, type=data_spec,
+                   help='"addition", "dates" (generated) or a file of question_answer lines')
     t.add_argument("--model", choices=["plain", "peeky", "attention"], default=None,
                    help="default: peeky for addition, attention otherwise")
-    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm")
+    t.add_argument("--cell", choices=["lstm", "gru", "rnn"], default="lstm", help="the recurrent cell")
     t.add_argument("--reverse", action=argparse.BooleanOptionalAction, default=None,
                    help="feed the questions reversed (default: on)")
-    t.add_argument("--wordvec", type=int, default=None, help="symbol embedding size (default 16)")
-    t.add_argument("--hidden", type=int, default=None, help="recurrent state size (default 128; 256 for dates)")
-    t.add_argument("--epochs", type=int, default=None, help="default 25 for addition, 10 otherwise")
-    t.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="default 128")
-    t.add_argument("--lr", type=float, default=None, help="Adam's learning rate (default 0.001)")
-    t.add_argument("--clip", type=float, default=None, help="clip gradients to this global norm (default 5)")
+    t.add_argument("--wordvec", type=count(1), default=None, help="symbol embedding size (default: 16)")
+    t.add_argument("--hidden", type=count(1), default=None, help="recurrent state size (default: 128; 256 for dates)")
+    t.add_argument("--epochs", type=count(1), default=None,
+                   help="epochs to train (default: 25 for addition, 10 otherwise)")
+    t.add_argument("--batch-size", dest="batch_size", type=count(1), default=None,
+                   help="questions per step (default: 128)")
+    t.add_argument("--lr", type=positive, default=None, help="Adam's learning rate (default: 0.001)")
+    t.add_argument("--clip", type=positive, default=None, help="clip gradients to this global norm (default: 5)")
     t.add_argument("--decay", action="store_true", help="decay the learning rate linearly to 0.01%% of it over the run")
-    t.add_argument("--beam", type=int, default=5, help="beam width of the final evaluation (1: greedy only)")
-    t.add_argument("--seed", type=int, default=0, help="initial weights and shuffling")
-    t.add_argument("--data-seed", dest="data_seed", type=int, default=1984, help="generated data and the split")
-    t.add_argument("--size", type=int, default=50_000, help="lines generated for --data addition/dates")
-    t.add_argument("--out", default="runs/seq2seq", help="output directory")
+    t.add_argument("--beam", type=count(1), default=5, help="beam width of the final evaluation (1: greedy only)")
+    t.add_argument("--seed", type=count(0), default=0, help="initial weights and shuffling")
+    t.add_argument("--data-seed", dest="data_seed", type=count(0), default=1984, help="generated data and the split")
+    t.add_argument("--size", type=count(1), default=50_000, help="lines generated for --data addition/dates")
+    t.add_argument("--out", default="runs/seq2seq", type=output_dir, help="output directory")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_seq2seq_train)
-    q = s2s.add_parser("predict", help="answer questions with a trained model")
+    q = add_command(s2s, "predict", cmd_seq2seq_predict, help="answer questions with a trained model")
     q.add_argument("run", help="the --out directory of 'seq2seq train'")
     q.add_argument("question", nargs="+", help='questions in writing, e.g. "march 3, 1999" or "12+345"')
-    q.add_argument("--beam", type=int, default=None, help="beam search of this width (default: greedy)")
-    q.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH",
-                   help="draw the first question's attention weights (default RUN/attention-predict.png)")
-    q.set_defaults(func=cmd_seq2seq_predict)
+    q.add_argument("--beam", type=count(1), default=None, help="beam search of this width (default: greedy)")
+    q.add_argument("--plot", nargs="?", const="", default=None, metavar="PATH", type=plot_path,
+                   help="draw the first question's attention weights (default: RUN/attention-predict.png)")
