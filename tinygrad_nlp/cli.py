@@ -341,7 +341,8 @@ def start_graph(model, contexts, target, path, rankdir="TB", out_dir=None):
 
     def draw():
         try:
-            graph.save(path)
+            with _GRAPH_LOCK:  # Graphviz as WebAssembly must not run twice at once
+                graph.save(path)
             result["name"] = os.path.basename(path)
         except GraphvizNotFoundError:
             dot = os.path.splitext(os.path.basename(path))[0] + ".dot"
@@ -363,7 +364,11 @@ def start_graph(model, contexts, target, path, rankdir="TB", out_dir=None):
             _print(result["note"])
         return result["name"]
 
+    finish.join = thread.join  # for a command that fails before it needs the drawing
     return finish
+
+
+_GRAPH_LOCK = threading.Lock()
 
 
 def save_vocab(path, words, counts):
@@ -477,28 +482,32 @@ def cmd_train(args):
     with FileSet(out, owns=RUN_FILES) as files:
         finish_graph = start_graph(model, sample_contexts, sample_target, files.path("graph.svg"), args.rankdir,
                                    out_dir=out)
-        setup_seconds = time.perf_counter() - t_start
-        trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
-                    checkpoint_dir=out if args.checkpoint else None, resume=args.resume)
-        vectors = WordVectors.from_ids(model.word_vecs, i2w)
-        vectors.save_word2vec_format(files.path("vectors.txt"))
-        model.save_weights(files.path("weights.npz"))
-        save_vocab(files.path("vocab.json"), words, counts)
         try:
-            trainer.plot(files.path("loss.png"), title=f"{type(model).__name__} on {name}")
-            loss_path = os.path.join(out, "loss.png")
-        except ImportError as err:
-            _print(f"note: {err}")
-        summary = {
-            "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(data.num_targets),
-            **recipe, "seed": args.seed, "subsample": args.subsample, "workers": trainer.workers,
-            "seconds": round(time.perf_counter() - t_start, 2), "setup_seconds": round(setup_seconds, 2),
-            "train_seconds": round(trainer.seconds, 2), "targets_per_second": round(trainer.targets_per_second),
-            "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
-        }
-        summary["epochs"] = trainer.epoch
-        write_text_atomic(files.path("summary.json"), to_json(summary, indent=2, default=str) + "\n")
-        graph_name = finish_graph()
+            setup_seconds = time.perf_counter() - t_start
+            trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
+                        checkpoint_dir=out if args.checkpoint else None, resume=args.resume)
+            vectors = WordVectors.from_ids(model.word_vecs, i2w)
+            vectors.save_word2vec_format(files.path("vectors.txt"))
+            model.save_weights(files.path("weights.npz"))
+            save_vocab(files.path("vocab.json"), words, counts)
+            try:
+                trainer.plot(files.path("loss.png"), title=f"{type(model).__name__} on {name}")
+                loss_path = os.path.join(out, "loss.png")
+            except ImportError as err:
+                _print(f"note: {err}")
+            summary = {
+                "corpus": name, "tokens": int(len(corpus)), "vocab_size": V, "targets": int(data.num_targets),
+                **recipe, "seed": args.seed, "subsample": args.subsample, "workers": trainer.workers,
+                "seconds": round(time.perf_counter() - t_start, 2), "setup_seconds": round(setup_seconds, 2),
+                "train_seconds": round(trainer.seconds, 2), "targets_per_second": round(trainer.targets_per_second),
+                "final_loss": trainer.epoch_loss[-1], "epoch_loss": trainer.epoch_loss, "eval": trainer.eval_history,
+            }
+            summary["epochs"] = trainer.epoch
+            write_text_atomic(files.path("summary.json"), to_json(summary, indent=2, default=str) + "\n")
+            graph_name = finish_graph()
+        except BaseException:
+            finish_graph.join()  # no drawing outlives the command (nor runs beside the next one)
+            raise
     _print(f"trained {trainer.epoch} epochs in {trainer.seconds:.1f} s ({trainer.targets_per_second:,.0f} targets/s), "
            f"final loss {trainer.epoch_loss[-1]:.4f}")
     queries = args.query or (DEMO_QUERIES if name == "demo" else ("you", "year", "car", "toyota", "good"))

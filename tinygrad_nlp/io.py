@@ -98,8 +98,10 @@ def remove_stale_temporaries(path):
 def atomic_write(path: PathLike, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file for writing that replaces ``path`` only if the block succeeds.
 
-    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8). An error names
-    ``path`` (``[Errno 28] No space left on device`` alone would not say which file).
+    ``mode`` is ``"wb"`` or ``"w"`` (text, ``encoding`` defaults to UTF-8). A missing parent
+    directory is created (the command line refuses an output file whose directory is missing
+    before it gets here). An error names ``path`` (``[Errno 28] No space left on device`` alone
+    would not say which file).
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"atomic_write supports modes 'wb' and 'w', got {mode!r}")
