@@ -2,7 +2,7 @@
 argument (``Adam: lr must be > 0 (got -1)``) instead of a failure far from the cause.
 
 Used by the optimizers, layers, models and the Trainer; the command line checks its flags the
-same way before any data is read (:mod:`tinygrad_nlp.cli`).
+same way before any data is read (``cli``).
 """
 
 from __future__ import annotations

@@ -12,17 +12,17 @@
 
 How a subcommand gets its checks (follow this when adding one):
 
-* Register it with :func:`add_command` (``add_command(sub, "name", cmd_name, help=...)``): it gets
+* Register it with ``add_command`` (``add_command(sub, "name", cmd_name, help=...)``): it gets
   ``--debug``, help text that shows every option's default, and the error handling of
-  :func:`main`.
-* Give every option ``help=`` and a checking ``type=`` from :mod:`tinygrad_nlp.cli_args`
-  (re-exported here): :func:`count` (integers >= a minimum), :func:`positive`,
-  :func:`non_negative`, :func:`fraction`, :func:`text_encoding`, :func:`existing_file`,
-  :func:`existing_dir`, :func:`output_file`, :func:`output_dir`, or ``choices=``. A bad value
+  ``main``.
+* Give every option ``help=`` and a checking ``type=`` from ``cli_args``
+  (re-exported here): ``count`` (integers >= a minimum), ``positive``,
+  ``non_negative``, ``fraction``, ``text_encoding``, ``existing_file``,
+  ``existing_dir``, ``output_file``, ``output_dir``, or ``choices=``. A bad value
   stops the command before any data is read, with one line naming the flag as the user typed it
   (``tinygrad-nlp train: error: --clip-norm must be > 0 (got -1)``) and exit status 2.
 * Checks that involve several flags go in a ``check(args)`` function passed to ``add_command``;
-  it runs before the command and raises :class:`UsageError` naming the flag.
+  it runs before the command and raises ``UsageError`` naming the flag.
 * In the command itself raise ``ValueError``/``KeyError``/``FileNotFoundError`` naming the file,
   line or word for bad data (exit 2); anything else is a runtime failure (exit 1, one line;
   ``--debug`` prints the traceback). Ctrl-C exits with 130. No user mistake prints a traceback.

@@ -1,7 +1,7 @@
 """Checking the command line's arguments: argparse types whose errors name the flag, and
-:func:`add_command`, which gives a subcommand ``--debug``, defaults in ``--help`` and one-line
-errors. Every subcommand module (:mod:`tinygrad_nlp.cli`, :mod:`tinygrad_nlp.cli_lm`) declares its
-flags with these; see :mod:`tinygrad_nlp.cli` for the pattern.
+``add_command``, which gives a subcommand ``--debug``, defaults in ``--help`` and one-line
+errors. Every subcommand module (``cli``, ``cli_lm``) declares its
+flags with these; see ``cli`` for the pattern.
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def add_command(sub, name, func, help, check=None, description=None):
     """Register subcommand ``name`` running ``func(args) -> exit status``; returns its parser.
 
     The parser has ``--debug`` and shows defaults in ``--help``; ``check(args)`` (optional)
-    validates combinations of flags before ``func`` runs, raising :class:`UsageError`.
+    validates combinations of flags before ``func`` runs, raising ``UsageError``.
     """
     p = sub.add_parser(name, help=help, description=description or help, formatter_class=_HelpFormatter)
     p.add_argument("--debug", action="store_true", help="show the full traceback when something fails")

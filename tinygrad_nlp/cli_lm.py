@@ -248,8 +248,8 @@ def cmd_lm_evaluate(args):
 def add_lm_parser(sub):
     """Add the ``lm`` command (train / generate / evaluate) to the main parser's subcommands.
 
-    Each subcommand is registered with :func:`tinygrad_nlp.cli_args.add_command` and its flags carry
-    the checking types of :mod:`tinygrad_nlp.cli_args`, so a bad value is refused, naming the flag,
+    Each subcommand is registered with ``add_command`` and its flags carry
+    the checking types of ``cli_args``, so a bad value is refused, naming the flag,
     before any data is read."""
     from tinygrad_nlp.cli_args import (add_command, corpus_spec, count, existing_dir, fraction, non_negative,
                                        output_dir, positive)

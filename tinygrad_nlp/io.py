@@ -8,9 +8,9 @@ file left by a writer that was killed (``kill -9``, power loss) is removed the n
 same path is written. A replaced file keeps its permission bits, but never setuid, setgid or
 sticky bits.
 
-A set of files that belong together (a training run's vectors, weights, vocabulary and summary)
-is written with :class:`FileSet`: into a staging folder first, then renamed into place, so the
-set on disk is always one run's, never a mix of two.
+A set of files that belong together (a training run's vectors, weights, vocabulary and
+summary) is written with [`FileSet`][tinygrad_nlp.io.FileSet]: into a staging folder first,
+then renamed into place, so the set on disk is always one run's, never a mix of two.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any, Union
+from typing import IO, Any, Iterable, Union
 
 import numpy as np
 
@@ -271,7 +271,7 @@ def save_figure_atomic(fig: Any, path: PathLike) -> str:
     return os.fspath(path)
 
 
-def to_json(obj, **kwargs):
+def to_json(obj: Any, **kwargs: Any) -> str:
     """``json.dumps`` that writes an undefined number (NaN, inf) as ``null``: bare ``NaN`` is not JSON."""
     return json.dumps(_finite_or_none(obj), allow_nan=False, **kwargs)
 
@@ -310,12 +310,12 @@ class FileSet:
     _PREFIX = ".fileset-"
     _DONE = "COMPLETE"
 
-    def __init__(self, directory, owns):
+    def __init__(self, directory: PathLike, owns: Iterable[str]) -> None:
         self.directory = os.fspath(directory)
         self.owns = list(owns)
         self.staging = None
 
-    def __enter__(self):
+    def __enter__(self) -> "FileSet":
         try:
             os.makedirs(self.directory, exist_ok=True)
             self.recover(self.directory)
@@ -324,13 +324,13 @@ class FileSet:
             raise _naming(err, self.directory) from None
         return self
 
-    def path(self, name):
+    def path(self, name: str) -> str:
         """Where to write file ``name`` of the set (inside the staging folder)."""
         if name not in self.owns:
             raise ValueError(f"FileSet: {name!r} is not one of the set's files {self.owns}")
         return os.path.join(self.staging, name)
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         if exc_type is not None:
             shutil.rmtree(self.staging, ignore_errors=True)
             return False
@@ -346,7 +346,7 @@ class FileSet:
         return False
 
     @classmethod
-    def recover(cls, directory):
+    def recover(cls, directory: PathLike) -> None:
         """Finish the renames of a completed staging folder; delete any other staging folder."""
         try:
             names = sorted(os.listdir(directory))

@@ -261,7 +261,7 @@ def cmd_seq2seq_predict(args):
 def add_seq2seq_parser(sub):
     """Add ``seq2seq train`` and ``seq2seq predict`` to the ``tinygrad-nlp`` subcommands ``sub``.
 
-    Both are registered with :func:`tinygrad_nlp.cli_args.add_command` and declare their flags
+    Both are registered with ``add_command`` and declare their flags
     with its checking types: a bad value is refused, naming the flag, before any data is read."""
     from tinygrad_nlp.cli_args import add_command, count, existing_file, output_dir, output_file, positive
 
