@@ -1,4 +1,4 @@
-"""tinygrad_nlp.io: atomic writes (modes, stale temporaries, named errors), file sets, JSON, line reading."""
+"""tinygrad_nlp.io: atomic writes (modes, stale temporaries, named errors), file sets, JSON, bounded .npz loading."""
 
 import errno
 import json
@@ -6,6 +6,7 @@ import os
 import stat
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -140,3 +141,64 @@ def test_an_unfinished_staging_folder_is_deleted(tmp_path):
     (staging / "vectors.txt").write_text("half")
     _write_set(tmp_path, "run1")
     assert _contents(tmp_path) == {n: f"run1 {n}" for n in OWNS}
+
+
+# ----- .npz loading is bounded in memory -----
+_PEAK_SCRIPT = r"""
+import sys, zipfile
+import numpy as np
+from tinygrad_nlp.models import CBOW
+from tinygrad_nlp.optimizers import Adam
+from tinygrad_nlp.train import Trainer
+
+def peak_kib():
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith("VmHWM")).split()[1])
+
+model = CBOW(50, 8, 2, np.arange(50), seed=0)
+trainer = Trainer(model, Adam().setup(model), progress=False)
+load = model.load_weights if sys.argv[2] == "weights" else trainer.load_checkpoint
+before = peak_kib()
+try:
+    load(sys.argv[1])
+except ValueError as err:
+    print("refused:", str(err)[:300])
+print("grew_kib", peak_kib() - before)
+"""
+
+
+def _add_inflating_member(path, name, size):
+    """Append a member of ``size`` zero bytes (a few hundred KiB once compressed)."""
+    with zipfile.ZipFile(path, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open(name, "w", force_zip64=True) as member:
+            header = b"\x93NUMPY\x01\x00" + (118).to_bytes(2, "little")
+            text = "{'descr': '|u1', 'fortran_order': False, 'shape': (%d,), }" % (size - 128)
+            member.write(header + (text + " " * (117 - len(text)) + "\n").encode())
+            chunk, left = bytes(1 << 24), size - 128
+            while left:
+                member.write(chunk[:left])
+                left -= min(left, len(chunk))
+
+
+@pytest.mark.parametrize("kind", ["weights", "checkpoint"])
+def test_an_unexpected_member_is_refused_before_it_is_read(tmp_path, kind):
+    from tinygrad_nlp.models import CBOW
+    from tinygrad_nlp.optimizers import Adam
+    from tinygrad_nlp.train import Trainer
+
+    model = CBOW(50, 8, 2, np.arange(50), seed=0)
+    path = tmp_path / f"{kind}.npz"
+    if kind == "weights":
+        model.save_weights(path)
+    else:
+        trainer = Trainer(model, Adam().setup(model), progress=False)
+        trainer.rng = np.random.default_rng(0)
+        trainer.save_checkpoint(path)
+    _add_inflating_member(path, "junk.npy", 160 << 20)  # 160 MiB once inflated
+    assert path.stat().st_size < 4 << 20
+    result = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(path), kind], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "refused:" in result.stdout and "unexpected ['junk']" in result.stdout, result.stdout
+    grew_mib = int(result.stdout.split("grew_kib")[1]) / 1024
+    assert grew_mib < 100, f"refusing the file took {grew_mib:.0f} MiB"

@@ -282,3 +282,20 @@ def test_dropout_acts_between_layers_in_training_only():
 def test_layers_check_their_sizes_and_dtype(make, pattern):
     with pytest.raises(ValueError, match=pattern):
         make()
+
+
+@pytest.mark.parametrize("value, pattern", [
+    (np.nan, "'W' holds NaN or infinite values"),
+    (np.inf, "'W' holds NaN or infinite values"),
+    (1e300, "'W' holds values beyond the range of float32"),
+    (1 + 2j, "wrong shape/dtype: W: file \\(4, 3\\) complex128"),
+])
+def test_load_weights_refuses_values_no_run_saves_and_changes_nothing(tmp_path, value, pattern):
+    layer = Embedding(4, 3, rng=0)
+    before = layer.W.data.copy()
+    bad = np.zeros((4, 3), dtype=np.complex128 if isinstance(value, complex) else np.float64)
+    bad[2, 1] = value
+    save_npz(tmp_path / "w.npz", {"W": bad})
+    with pytest.raises(ValueError, match=pattern):
+        layer.load_weights(tmp_path / "w.npz")
+    assert np.array_equal(layer.W.data, before)

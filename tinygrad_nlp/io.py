@@ -26,7 +26,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any, Iterable, Union
+from typing import IO, Any, Callable, Iterable, Optional, Union
 
 import numpy as np
 
@@ -34,8 +34,8 @@ from tinygrad_nlp.errors import TinygradNLPError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz",
-           "save_figure_atomic", "FileSet", "to_json", "BOM"]
+__all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz", "npz_headers",
+           "check_loaded", "MAX_MEMBER_BYTES", "save_figure_atomic", "FileSet", "to_json", "BOM"]
 
 BOM = "\ufeff"  # the UTF-8 byte-order mark some editors put at the start of a text file
 
@@ -174,44 +174,126 @@ def save_npz(path: PathLike, arrays: dict[str, Any]) -> None:
         np.savez(f, **arrays)
 
 
-def load_npz(path: PathLike) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` archive into a dict of ndarrays without ever unpickling.
+#: Largest member [`load_npz`][tinygrad_nlp.io.load_npz] reads when the caller does not say
+#: what shape to expect.
+MAX_MEMBER_BYTES = 1 << 30
+
+
+def load_npz(path: PathLike, expect: Callable[[str], Optional[tuple]] | None = None,
+             max_member_bytes: int = MAX_MEMBER_BYTES) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` archive into a dict of ndarrays without ever unpickling, in bounded memory.
+
+    ``expect`` (optional) says what the caller can use: a callable ``key -> shape`` (a tuple, or
+    None for any shape) that raises ``KeyError`` for a key it does not know. Every member's name
+    is checked with it before any member is read, so an unexpected member - however large it
+    inflates - is refused without being read, and a member whose header declares another shape
+    is refused before its data is read. Each member's data is read in a stream, exactly the
+    size its header declares (at most ``max_member_bytes``), and then one more byte must not
+    exist.
 
     A missing file raises ``FileNotFoundError``; anything else that is not a valid archive of
     plain arrays - a truncated or corrupt file, a single ``.npy`` or a pickle, a member whose
-    header does not match its size, an object array (which would need pickle, and pickle can
-    run code) - raises ``ValueError`` naming the file. Each member's header is checked against
-    its size before any array is allocated, so a corrupt header cannot ask for terabytes.
+    header does not match its data, an object array (which would need pickle, and pickle can
+    run code), an unexpected member or shape - raises ``ValueError`` naming the file.
     """
     path = os.fspath(path)
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        raise FileNotFoundError(f"no such weights file: {path}") from None
-    except IsADirectoryError:
-        raise ValueError(f"{path}: is a directory, not an .npz file") from None
-    with f:
-        magic = f.read(6)
-        if magic[:4] not in _ZIP_MAGIC:
-            raise ValueError(f"{path}: not an .npz archive ({_what_is(magic)})")
-        f.seek(0)
+    with _open_npz(path) as f:
         try:
             with zipfile.ZipFile(f) as archive:
-                arrays = {}
-                for info in archive.infolist():
-                    if not info.filename.endswith(".npy"):
-                        raise ValueError(f"unexpected member {info.filename!r} (not an .npy array)")
-                    key = info.filename[: -len(".npy")]
-                    if key in arrays:
-                        raise ValueError(f"duplicate member {info.filename!r}")
-                    arrays[key] = _read_member(archive, info)
-                return arrays
+                members = _members(archive)
+                shapes = {}
+                if expect is not None:
+                    unknown = []
+                    for key in members:
+                        try:
+                            shapes[key] = expect(key)
+                        except KeyError:
+                            unknown.append(key)
+                    if unknown:
+                        raise _UnexpectedMembers(sorted(unknown))
+                return {key: _read_member(archive, info, shapes.get(key), max_member_bytes)
+                        for key, info in members.items()}
+        except _UnexpectedMembers as err:
+            raise ValueError(f"{path}: unexpected {err.keys} (refused before reading any member)") from None
         except _ObjectArrayError as err:
             raise ValueError(f"{path}: refusing to load {err} (it would need pickle, which can run code)") from None
         except ValueError as err:
             raise ValueError(f"{path}: not a valid .npz file ({err})") from None
         except _CORRUPT as err:
             raise ValueError(f"{path}: corrupt or truncated .npz file ({type(err).__name__}: {err})") from None
+
+
+def npz_headers(path: PathLike) -> dict[str, tuple]:
+    """``{key: (shape, dtype)}`` of an ``.npz`` archive's members, from their headers alone.
+
+    No member's data is read, so a caller can check names and shapes against what it expects
+    before [`load_npz`][tinygrad_nlp.io.load_npz] reads anything. A damaged file raises like
+    ``load_npz``.
+    """
+    path = os.fspath(path)
+    with _open_npz(path) as f:
+        try:
+            with zipfile.ZipFile(f) as archive:
+                headers = {}
+                for key, info in _members(archive).items():
+                    with archive.open(info) as member:
+                        shape, _, dtype = _read_header(member, info.filename)
+                    headers[key] = (tuple(shape), dtype)
+                return headers
+        except _ObjectArrayError as err:
+            raise ValueError(f"{path}: refusing to load {err} (it would need pickle, which can run code)") from None
+        except ValueError as err:
+            raise ValueError(f"{path}: not a valid .npz file ({err})") from None
+        except _CORRUPT as err:
+            raise ValueError(f"{path}: corrupt or truncated .npz file ({type(err).__name__}: {err})") from None
+
+
+def check_loaded(path: PathLike, key: str, array: np.ndarray, dtype: Any = None) -> None:
+    """Refuse what no training run saves: values that are not real floating point, NaN or
+    infinite values, or (``dtype`` given) values beyond that dtype's range, which would become
+    inf when cast. Raises ``ValueError`` naming the file and the key."""
+    if array.dtype.kind != "f":
+        raise ValueError(f"{path}: {key!r} holds {array.dtype} values; expected real floating point")
+    if array.size and not (np.isfinite(array.min()) and np.isfinite(array.max())):
+        raise ValueError(f"{path}: {key!r} holds NaN or infinite values, which no training run saves")
+    if dtype is not None and array.size and np.dtype(dtype).itemsize < array.dtype.itemsize:
+        if float(np.abs(array).max()) > float(np.finfo(dtype).max):
+            raise ValueError(f"{path}: {key!r} holds values beyond the range of {np.dtype(dtype).name}")
+
+
+def _open_npz(path):
+    """The file, checked to start like a zip archive (else ValueError saying what it is)."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such weights file: {path}") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a directory, not an .npz file") from None
+    magic = f.read(6)
+    if magic[:4] not in _ZIP_MAGIC:
+        f.close()
+        raise ValueError(f"{path}: not an .npz archive ({_what_is(magic)})")
+    f.seek(0)
+    return f
+
+
+def _members(archive):
+    """``{key: ZipInfo}``: every member must be an ``.npy`` array, each name once."""
+    members = {}
+    for info in archive.infolist():
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"unexpected member {info.filename!r} (not an .npy array)")
+        key = info.filename[: -len(".npy")]
+        if key in members:
+            raise ValueError(f"duplicate member {info.filename!r}")
+        members[key] = info
+    return members
+
+
+class _UnexpectedMembers(TinygradNLPError, ValueError):
+    def __init__(self, keys):
+        super().__init__(keys)
+        self.keys = keys
 
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -234,31 +316,51 @@ def _what_is(magic):
     return f"it does not start with the zip signature: first bytes {magic!r}"
 
 
-def _read_member(archive, info):
-    """One array of the archive; its header is validated before the data is read."""
+def _read_header(member, name):
+    """``(shape, fortran_order, dtype)`` of an .npy member; refuses object arrays."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise ValueError(f"member {name!r}: unsupported .npy format version {version}")
+    if dtype.hasobject:
+        raise _ObjectArrayError(f"member {name!r}, an object array of dtype {dtype}")
+    return shape, fortran, dtype
+
+
+def _read_member(archive, info, expected_shape=None, max_bytes=MAX_MEMBER_BYTES):
+    """One array of the archive, read in a stream: its header is validated (dtype, the expected
+    shape, a size within ``max_bytes``) before any data is read, then exactly the bytes the header
+    declares are read, and one more must not exist."""
     name = info.filename
     with archive.open(info) as member:
-        version = np.lib.format.read_magic(member)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(member)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(member)
-        else:
-            raise ValueError(f"member {name!r}: unsupported .npy format version {version}")
-        if dtype.hasobject:
-            raise _ObjectArrayError(f"member {name!r}, an object array of dtype {dtype}")
+        shape, fortran, dtype = _read_header(member, name)
+        if expected_shape is not None and tuple(shape) != tuple(expected_shape):
+            raise ValueError(f"member {name!r}: shape {tuple(shape)}, expected {tuple(expected_shape)}")
         count = 1
         for n in shape:
             count *= int(n)
-        declared, held = count * dtype.itemsize, info.file_size - member.tell()
+        declared = count * dtype.itemsize
+        held = info.file_size - member.tell()  # what the archive claims: a cheap early refusal
         if declared != held:
             raise ValueError(f"member {name!r}: its header declares shape {shape} {dtype} ({declared} bytes) "
                              f"but it holds {held} bytes of data")
-    with archive.open(info) as member:
-        array = np.lib.format.read_array(member, allow_pickle=False)
+        if declared > max_bytes:
+            raise ValueError(f"member {name!r}: its header declares {declared:,} bytes, more than the "
+                             f"{max_bytes:,} a member may hold")
+        raw = np.empty(declared, np.uint8)
+        view = memoryview(raw)
+        got = 0
+        while got < declared:
+            n = member.readinto(view[got:got + (1 << 24)])
+            if not n:
+                raise ValueError(f"member {name!r}: truncated after {got} of its {declared} bytes")
+            got += n
         if member.read(1):  # (reading to the end also verifies the member's CRC-32)
             raise ValueError(f"member {name!r}: data after the array")
-    return array
+    return raw.view(dtype).reshape(shape, order="F" if fortran else "C")
 
 
 def save_figure_atomic(fig: Any, path: PathLike) -> str:

@@ -17,7 +17,7 @@ from tinygrad_nlp import _checks
 from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.functions.rnn import CarriedState
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
-from tinygrad_nlp.io import load_npz, save_npz
+from tinygrad_nlp.io import check_loaded, load_npz, npz_headers, save_npz
 
 __all__ = ["Layer", "Linear", "Embedding", "RNN", "LSTM", "GRU", "load_npz", "save_npz"]
 
@@ -101,19 +101,22 @@ class Layer:
         save_npz(path, {k: p.data for k, p in self.named_params().items()})
 
     def load_weights(self, path):
-        """Load Parameters saved by [`save_weights`][save_weights], checking names, shapes and dtypes.
+        """Load Parameters saved by [`save_weights`][save_weights], checking names, shapes and values.
 
         Raises ``ValueError`` naming the file and listing missing, unexpected or mis-shaped
-        arrays; nothing is modified unless every array fits.
+        arrays - found from the archive's headers, before any array is read, so a hostile file
+        cannot make the loader allocate more than the model's own size - or naming an array
+        whose values no training run saves (NaN, inf, complex, beyond the parameter dtype's
+        range). Nothing is modified unless every array fits.
         """
-        arrays = load_npz(path)
         params = self.named_params()
-        missing = sorted(set(params) - set(arrays))
-        extra = sorted(set(arrays) - set(params))
+        headers = npz_headers(path)
+        missing = sorted(set(params) - set(headers))
+        extra = sorted(set(headers) - set(params))
         wrong = [
-            f"{k}: file {arrays[k].shape} {arrays[k].dtype}, model {p.data.shape} {p.data.dtype}"
+            f"{k}: file {headers[k][0]} {headers[k][1]}, model {p.data.shape} {p.data.dtype}"
             for k, p in params.items()
-            if k in arrays and (arrays[k].shape != p.data.shape or arrays[k].dtype.kind != p.data.dtype.kind)
+            if k in headers and (headers[k][0] != p.data.shape or headers[k][1].kind != p.data.dtype.kind)
         ]
         if missing or extra or wrong:
             parts = []
@@ -124,6 +127,9 @@ class Layer:
             if wrong:
                 parts.append("wrong shape/dtype: " + "; ".join(wrong))
             raise ValueError(f"{path}: weights do not match {type(self).__name__}: " + ", ".join(parts))
+        arrays = load_npz(path, expect=lambda key: params[key].data.shape)
+        for k, p in params.items():
+            check_loaded(path, k, arrays[k], p.data.dtype)
         for k, p in params.items():
             p.data = arrays[k].astype(p.data.dtype, copy=False)
 
