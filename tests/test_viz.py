@@ -307,3 +307,43 @@ def test_recurrent_graph_has_one_cluster_per_step_shared_weights_once_and_the_cu
     assert "graph cut: truncated BPTT" in text and text.count("cut -> ") == 2
     fresh = LSTMLM(20, 4, 4, seed=0)
     assert "cut ->" not in viz.recurrent_dot(fresh(ids, ids))  # the first window starts from zeros
+
+
+_CONCURRENT_RENDERS = """
+import threading
+import numpy as np
+import tinygrad_nlp.functions as F
+from tinygrad_nlp import Variable, viz
+
+x, W = Variable(np.ones((2, 3)), name="x"), Variable(np.ones((3, 4)), name="W")
+text = viz.get_dot_graph(F.sum(F.tanh(F.matmul(x, W))))
+assert viz.renderer("svg") == "wasm"
+svgs, errors = [], []
+
+def draw():
+    for _ in range(10):
+        try:
+            svgs.append(viz.render_bytes(text, "svg"))
+        except Exception as err:
+            errors.append(repr(err))
+
+threads = [threading.Thread(target=draw) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len(svgs), sum(b"</svg>" in s for s in svgs), len(errors))
+"""
+
+
+@pytest.mark.skipif(viz._wasm_render() is None, reason="no WebAssembly Graphviz here (Python 3.10)")
+def test_threads_drawing_at_once_with_webassembly_graphviz_all_get_their_svg(tmp_path):
+    # One WebAssembly Graphviz instance serves the process; unguarded, two renders at once trap
+    # ("call stack exhausted") or crash, so this runs in a child process.
+    empty = tmp_path / "no-graphviz-on-path"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}
+    done = subprocess.run([sys.executable, "-c", _CONCURRENT_RENDERS], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["40", "40", "0"]

@@ -193,8 +193,7 @@ def start_graph(model, contexts, target, path, rankdir="TB", out_dir=None):
 
     def draw():
         try:
-            with _GRAPH_LOCK:  # Graphviz as WebAssembly must not run twice at once
-                graph.save(path)
+            graph.save(path)
             result["name"] = os.path.basename(path)
         except GraphvizNotFoundError:
             dot = os.path.splitext(os.path.basename(path))[0] + ".dot"
@@ -218,9 +217,6 @@ def start_graph(model, contexts, target, path, rankdir="TB", out_dir=None):
 
     finish.join = thread.join  # for a command that fails before it needs the drawing
     return finish
-
-
-_GRAPH_LOCK = threading.Lock()
 
 
 def save_vocab(path, words, counts):

