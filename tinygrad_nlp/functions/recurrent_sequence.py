@@ -14,18 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinygrad_nlp.core import Function, Variable, as_variable
+from tinygrad_nlp.core import Function
+from tinygrad_nlp.functions.rnn import _activate_lstm_gates_, _data, _lstm_gate_grads, _vars
 
 __all__ = ["lstm_sequence", "LSTMSequence"]
-
-
-def _sigmoid_(a):
-    """Logistic sigmoid in place, as ``0.5 * tanh(a / 2) + 0.5`` (no overflow)."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
 
 
 class _Gradients(Function):
@@ -59,13 +51,11 @@ class LSTMSequence(Function):
             a = gates[t]
             np.matmul(hs[t], W_h, out=a)
             a += xw[:, t]
-            _sigmoid_(a[:, : 2 * H])
-            np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-            _sigmoid_(a[:, 3 * H :])
-            np.multiply(a[:, H : 2 * H], cs[t], out=cs[t + 1])
-            cs[t + 1] += a[:, :H] * a[:, 2 * H : 3 * H]
+            i, f, g, o = _activate_lstm_gates_(a)
+            np.multiply(f, cs[t], out=cs[t + 1])
+            cs[t + 1] += i * g
             np.tanh(cs[t + 1], out=tanh_c[t])
-            np.multiply(a[:, 3 * H :], tanh_c[t], out=hs[t + 1])
+            np.multiply(o, tanh_c[t], out=hs[t + 1])
         self.gates, self.cs, self.hs, self.tanh_c = gates, cs, hs, tanh_c
         return np.ascontiguousarray(hs[1:].transpose(1, 0, 2)), hs[T].copy(), cs[T].copy()
 
@@ -79,14 +69,11 @@ class LSTMSequence(Function):
         dc = g_c.astype(gates.dtype, copy=True)
         for t in range(T - 1, -1, -1):
             a = gates[t]
-            i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+            f, o = a[:, H : 2 * H], a[:, 3 * H :]
             d, tc = dA[t], tanh_c[t]
             # dL/dc_t: what arrives at c_t directly plus what comes through h_t = o * tanh(c_t)
             dc += dh * o * (1 - tc * tc)
-            d[:, :H] = dc * g * i * (1 - i)
-            d[:, H : 2 * H] = dc * cs[t] * f * (1 - f)
-            d[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
-            d[:, 3 * H :] = dh * tc * o * (1 - o)
+            _lstm_gate_grads(d, a, cs[t], tc, dc, dh)
             dc *= f
             dh = d @ W_h.T
             if t:
@@ -101,10 +88,6 @@ class LSTMSequence(Function):
         return tuple(_Gradients(self)(g_hs, g_h, g_c))
 
 
-def _shape(x):
-    return x.data.shape if isinstance(x, Variable) else np.shape(x)
-
-
 def lstm_sequence(xw, h, c, W_h):
     """Run an LSTM over a whole sequence in one graph node.
 
@@ -117,12 +100,11 @@ def lstm_sequence(xw, h, c, W_h):
         ``(hs, h_T, c_T)``: (N, T, H) hidden states of every step and the final (N, H) ``h`` and
         ``c`` - the values a loop of [`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step] gives.
     """
-    xs, hs_, cs_, ws = _shape(xw), _shape(h), _shape(c), _shape(W_h)
+    xs, hs_, cs_, ws = (np.shape(_data(v)) for v in (xw, h, c, W_h))
     if len(xs) != 3 or xs[1] == 0 or xs[2] % 4:
         raise ValueError(f"lstm_sequence: xw must have shape (N, T >= 1, 4H), got {xs}")
     N, H = xs[0], xs[2] // 4
     for what, shape, want in (("h", hs_, (N, H)), ("c", cs_, (N, H)), ("W_h", ws, (H, 4 * H))):
         if shape != want:
             raise ValueError(f"lstm_sequence: {what} must have shape {want} for xw of shape {xs}, got {shape}")
-    like = next((v for v in (xw, h, c, W_h) if isinstance(v, Variable)), None)
-    return tuple(LSTMSequence()(*(as_variable(v, like) for v in (xw, h, c, W_h))))
+    return tuple(LSTMSequence()(*_vars(xw, h, c, W_h)))

@@ -55,6 +55,29 @@ def _sigmoid_(a):
     return a
 
 
+def _activate_lstm_gates_(a):
+    """LSTM gate pre-activations (N, 4H) -> the gates ``i, f, g, o`` (sigmoid, sigmoid, tanh,
+    sigmoid), in place; returns the four (N, H) views."""
+    H = a.shape[1] // 4
+    _sigmoid_(a[:, : 2 * H])
+    np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
+    _sigmoid_(a[:, 3 * H :])
+    return a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+
+
+def _lstm_gate_grads(out, gates, c, tanh_c, dc, dh):
+    """Write into ``out`` (N, 4H) the gradient at the gate pre-activations of one LSTM step, from
+    its activated ``gates`` (N, 4H), previous cell ``c``, ``tanh(c_next)``, dL/dc_next ``dc``
+    (already holding what flows through ``h_next``) and dL/dh_next ``dh``, each (N, H)."""
+    H = tanh_c.shape[1]
+    i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
+    out[:, :H] = dc * g * i * (1 - i)
+    out[:, H : 2 * H] = dc * c * f * (1 - f)
+    out[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
+    out[:, 3 * H :] = dh * tanh_c * o * (1 - o)
+    return out
+
+
 def _data(x):
     return x.data if isinstance(x, Variable) else np.asarray(x)
 
@@ -181,11 +204,7 @@ class LSTMCell(Function):
             a = x @ W_x
             a += h @ W_h
             a += b
-        H = h.shape[1]
-        _sigmoid_(a[:, : 2 * H])
-        np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-        _sigmoid_(a[:, 3 * H :])
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        i, f, g, o = _activate_lstm_gates_(a)
         c_next = f * c
         c_next += i * g
         tanh_c = np.tanh(c_next)
@@ -199,17 +218,13 @@ class LSTMCell(Function):
     def _grads(self, gh, gc):
         a, tanh_c = self.gates, self.tanh_c
         H = tanh_c.shape[1]
-        i, f, g, o = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
+        f, o = a[:, H : 2 * H], a[:, 3 * H :]
         c = self.inputs[2].data
         # dL/dc' collects the gradient arriving at c' and the one through h' = o * tanh(c').
         dc = gh * o
         dc *= 1 - tanh_c * tanh_c
         dc += gc
-        dA = np.empty_like(a)
-        dA[:, :H] = dc * g * i * (1 - i)
-        dA[:, H : 2 * H] = dc * c * f * (1 - f)
-        dA[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
-        dA[:, 3 * H :] = gh * tanh_c * o * (1 - o)
+        dA = _lstm_gate_grads(np.empty_like(a), a, c, tanh_c, dc, gh)
         gc_prev = dc * f
         ins = [v.data for v in self.inputs]
         if self.projected:
