@@ -87,14 +87,7 @@ class Vocabulary:
                 mapping dropped words to ``unk``, the book's convention) or ``"frequency"``
                 (most frequent first, ties by first appearance).
         """
-        if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or min_count < 1:
-            raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral) or max_size < 1
-        ):
-            raise ValueError(f"max_size must be None or an integer >= 1, got {max_size!r}")
-        if order not in ("first", "frequency"):
-            raise ValueError(f"order must be 'first' or 'frequency', got {order!r}")
+        _check_options(min_count, max_size, order)
         if isinstance(tokens, str):
             raise TypeError("tokens must be an iterable of str, not a single str (split it first)")
 
@@ -117,14 +110,7 @@ class Vocabulary:
                 running word list). counts: their counts (V,) non-negative integers.
             min_count, max_size, unk, order: as in [`build`][build].
         """
-        if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or min_count < 1:
-            raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral) or max_size < 1
-        ):
-            raise ValueError(f"max_size must be None or an integer >= 1, got {max_size!r}")
-        if order not in ("first", "frequency"):
-            raise ValueError(f"order must be 'first' or 'frequency', got {order!r}")
+        _check_options(min_count, max_size, order)
         words = list(words)
         counts = [int(c) for c in np.asarray(counts).tolist()] if not isinstance(counts, list) else counts
         if len(counts) != len(words):
@@ -323,3 +309,16 @@ class Vocabulary:
             return cls(words, np.array(counts, dtype=np.int64), unk=unk)
         except (TypeError, ValueError, OverflowError) as e:
             raise bad(str(e)) from None
+
+
+def _check_options(min_count, max_size, order):
+    """Refuse a bad ``min_count``, ``max_size`` or ``order`` of ``Vocabulary.build`` and
+    ``Vocabulary.from_counts`` (``build`` checks them before counting any token)."""
+    if isinstance(min_count, bool) or not isinstance(min_count, numbers.Integral) or min_count < 1:
+        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
+    if max_size is not None and (
+        isinstance(max_size, bool) or not isinstance(max_size, numbers.Integral) or max_size < 1
+    ):
+        raise ValueError(f"max_size must be None or an integer >= 1, got {max_size!r}")
+    if order not in ("first", "frequency"):
+        raise ValueError(f"order must be 'first' or 'frequency', got {order!r}")
