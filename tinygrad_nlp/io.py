@@ -35,7 +35,8 @@ from tinygrad_nlp.errors import TinygradNLPError
 PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz", "npz_headers",
-           "check_loaded", "MAX_MEMBER_BYTES", "save_figure_atomic", "FileSet", "to_json", "BOM"]
+           "check_loaded", "MAX_MEMBER_BYTES", "figure_and_axes", "finish_figure", "save_figure_atomic", "FileSet",
+           "to_json", "BOM"]
 
 BOM = "\ufeff"  # the UTF-8 byte-order mark some editors put at the start of a text file
 
@@ -361,6 +362,29 @@ def _read_member(archive, info, expected_shape=None, max_bytes=MAX_MEMBER_BYTES)
         if member.read(1):  # (reading to the end also verifies the member's CRC-32)
             raise ValueError(f"member {name!r}: data after the array")
     return raw.view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
+def figure_and_axes(ax: Any = None, figsize: tuple[float, float] = (7, 4)) -> tuple[Any, Any]:
+    """``(figure, axes)`` to draw a plot on: ``ax`` and its figure when given, else a new
+    matplotlib Figure of ``figsize`` inches made without ``pyplot`` (the global backend is never
+    switched and no window opens). ImportError with the install line if matplotlib is missing."""
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+    if ax is not None:
+        return ax.figure, ax
+    fig = Figure(figsize=figsize, dpi=100)
+    return fig, fig.add_subplot()
+
+
+def finish_figure(fig: Any, path: PathLike | None = None) -> Any:
+    """Lay ``fig`` out tightly, save it atomically to ``path`` when given (see
+    [`save_figure_atomic`][save_figure_atomic]) and return it."""
+    fig.tight_layout()
+    if path is not None:
+        save_figure_atomic(fig, path)
+    return fig
 
 
 def save_figure_atomic(fig: Any, path: PathLike) -> str:

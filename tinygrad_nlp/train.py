@@ -30,7 +30,8 @@ import numpy as np
 
 from tinygrad_nlp import _checks
 from tinygrad_nlp.core import Config
-from tinygrad_nlp.io import check_loaded, load_npz, npz_headers, save_figure_atomic, save_npz, write_bytes_atomic
+from tinygrad_nlp.io import (check_loaded, figure_and_axes, finish_figure, load_npz, npz_headers, save_npz,
+                             write_bytes_atomic)
 
 __all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "CHECKPOINT_NAME",
            "PREFETCH_MIN_BATCH"]
@@ -504,18 +505,10 @@ class Trainer:
         the returned Figure inline. Saved (png, svg or pdf by extension, atomically) only when
         ``path`` is given. Needs matplotlib (``pip install "tinygrad_nlp[plot]"``).
         """
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+        fig, ax = figure_and_axes(ax)
         losses = np.asarray(self.loss_history, dtype=np.float64)
         if losses.size == 0:
             raise ValueError("there is no loss history to plot yet: call fit() first")
-        if ax is None:
-            fig = Figure(figsize=(7, 4), dpi=100)
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
         ax.plot(np.arange(1, losses.size + 1), losses, lw=0.6, alpha=0.45, label="loss per step")
         window = max(1, losses.size // 50)
         if window > 1:
@@ -526,10 +519,7 @@ class Trainer:
         ax.set_title(title or f"{type(self.model).__name__} training loss")
         ax.grid(alpha=0.3)
         ax.legend()
-        fig.tight_layout()
-        if path is not None:
-            save_figure_atomic(fig, path)
-        return fig
+        return finish_figure(fig, path)
 
 
 def _model_record(model):
@@ -767,17 +757,9 @@ class LMTrainer(Trainer):
         As [`Trainer.plot`][Trainer.plot]: drawn on ``ax`` or a new pyplot-free Figure (the global backend
         is never switched) and saved (png, svg, pdf) only when ``path`` is given.
         """
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
+        fig, ax = figure_and_axes(ax)
         if not self.eval_history:
             raise ValueError("there is no perplexity history to plot yet: call fit() first")
-        if ax is None:
-            fig = Figure(figsize=(7, 4), dpi=100)
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
         epochs = [r["epoch"] for r in self.eval_history]
         ax.plot(epochs, [r["train_perplexity"] for r in self.eval_history], marker="o", label="train")
         if all("valid_perplexity" in r for r in self.eval_history):
@@ -788,7 +770,4 @@ class LMTrainer(Trainer):
         ax.set_title(title or f"{type(self.model).__name__} perplexity")
         ax.grid(alpha=0.3, which="both")
         ax.legend()
-        fig.tight_layout()
-        if path is not None:
-            save_figure_atomic(fig, path)
-        return fig
+        return finish_figure(fig, path)

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Sequence, Union
 import numpy as np
 
 from tinygrad_nlp.core import Variable
-from tinygrad_nlp.io import atomic_write, save_figure_atomic
+from tinygrad_nlp.io import atomic_write, figure_and_axes, finish_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -405,15 +405,7 @@ class WordVectors:
             xy = _tsne_2d(points, seed)
         else:
             raise ValueError(f"plot: method must be 'pca' or 'tsne', got {method!r}")
-        try:
-            from matplotlib.figure import Figure
-        except ImportError:
-            raise ImportError('plotting needs matplotlib: pip install "tinygrad_nlp[plot]"') from None
-        if ax is None:
-            fig = Figure(figsize=(6, 5), dpi=100)
-            ax = fig.add_subplot()
-        else:
-            fig = ax.figure
+        fig, ax = figure_and_axes(ax, figsize=(6, 5))
         ax.scatter(xy[:, 0], xy[:, 1], s=18, color="#1565c0")
         for word, (x, y) in zip(words, xy):
             ax.annotate(word, (x, y), xytext=(4, 3), textcoords="offset points", fontsize=9)
@@ -421,10 +413,7 @@ class WordVectors:
         ax.set_xticks([])
         ax.set_yticks([])
         ax.margins(0.12)
-        fig.tight_layout()
-        if path is not None:
-            save_figure_atomic(fig, path)
-        return fig
+        return finish_figure(fig, path)
 
     # ----- evaluation -----
 
