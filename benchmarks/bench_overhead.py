@@ -80,11 +80,14 @@ def main():
         y.backward()
 
     runners = {"numpy": run_numpy, "no_grad": run_tg_forward, "autograd": run_tg}
+    # Why PyTorch has no row, when it has none: skipped on request is not "not installed".
+    no_torch = "(PyTorch skipped: --no-torch)"
     if not args.no_torch:
         try:
             runners["torch"] = torch_chain_runner(x0, w0, n)
-        except ImportError:
-            pass
+        except ImportError as err:
+            no_torch = (f"(PyTorch not importable ({err}): pip install 'tinygrad_nlp[bench]' "
+                        "to time it in the same run)")
     best = {k: float("inf") for k in runners}
     for _ in range(args.rounds):  # alternate so that machine noise hits every implementation alike
         for name, fn in runners.items():
@@ -99,7 +102,7 @@ def main():
     if "torch" in best:
         print(f"  PyTorch eager forward+backward {us(best['torch']):7.2f} us/op  {best['torch'] / base:5.1f}x")
     else:
-        print("  (PyTorch not installed: pip install 'tinygrad_nlp[bench]' to time it in the same run)")
+        print("  " + no_torch)
 
 
 if __name__ == "__main__":
