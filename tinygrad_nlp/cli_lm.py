@@ -185,18 +185,13 @@ def cmd_lm_train(args):
 
 def _load_run(run_dir):
     """The model (weights loaded) and vocabulary saved by ``lm train`` in ``run_dir``."""
+    from tinygrad_nlp.io import read_json
     from tinygrad_nlp.text import Vocabulary
 
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(f"{run_dir}: no such run directory (train one with 'tinygrad-nlp lm train')")
     path = os.path.join(run_dir, "model.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            config = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} not found: {run_dir} is not a directory written by 'lm train'") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    config = read_json(path, missing=f"{path} not found: {run_dir} is not a directory written by 'lm train'")
     missing = [k for k in MODEL_KEYS if not isinstance(config, dict) or k not in config]
     if missing:
         raise ValueError(f"{path}: missing settings {missing}")

@@ -36,7 +36,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 __all__ = ["atomic_write", "write_bytes_atomic", "write_text_atomic", "save_npz", "load_npz", "npz_headers",
            "check_loaded", "MAX_MEMBER_BYTES", "figure_and_axes", "finish_figure", "save_figure_atomic", "FileSet",
-           "to_json", "BOM"]
+           "read_json", "to_json", "BOM"]
 
 BOM = "\ufeff"  # the UTF-8 byte-order mark some editors put at the start of a text file
 
@@ -395,6 +395,22 @@ def save_figure_atomic(fig: Any, path: PathLike) -> str:
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format=fmt)
     return os.fspath(path)
+
+
+def read_json(path: PathLike, missing: str | None = None) -> Any:
+    """The JSON value held by the UTF-8 file ``path`` (a run's settings or summary).
+
+    A missing file raises FileNotFoundError, worded as ``missing`` when given (say what should
+    have written it); a file that is not UTF-8 JSON raises ValueError naming it."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        if missing is None:
+            raise
+        raise FileNotFoundError(missing) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{os.fspath(path)}: not valid JSON ({err})") from None
 
 
 def to_json(obj: Any, **kwargs: Any) -> str:

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from tinygrad_nlp.io import write_bytes_atomic, write_text_atomic
+from tinygrad_nlp.io import read_json, write_bytes_atomic, write_text_atomic
 
 __all__ = ["DATA_SIZE", "RECIPES", "build_data", "train", "load_run", "predict_text", "add_seq2seq_parser"]
 
@@ -194,13 +194,8 @@ def load_run(directory):
     from tinygrad_nlp.text import Vocabulary
 
     summary_path = os.path.join(directory, "summary.json")
-    try:
-        with open(summary_path, encoding="utf-8") as f:
-            summary = json.load(f)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{directory}: no summary.json: is this the --out directory of 'seq2seq train'?") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{summary_path}: not valid JSON ({err})") from None
+    summary = read_json(summary_path,
+                        missing=f"{directory}: no summary.json: is this the --out directory of 'seq2seq train'?")
     if not isinstance(summary, dict) or summary.get("format") != "tinygrad_nlp.seq2seq":
         raise ValueError(f"{summary_path}: not a seq2seq run summary")
     need = {"model": str, "cell": str, "vocab_size": int, "wordvec": int, "hidden": int, "reverse": bool,
