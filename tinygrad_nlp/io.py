@@ -198,30 +198,20 @@ def load_npz(path: PathLike, expect: Callable[[str], Optional[tuple]] | None = N
     run code), an unexpected member or shape - raises ``ValueError`` naming the file.
     """
     path = os.fspath(path)
-    with _open_npz(path) as f:
-        try:
-            with zipfile.ZipFile(f) as archive:
-                members = _members(archive)
-                shapes = {}
-                if expect is not None:
-                    unknown = []
-                    for key in members:
-                        try:
-                            shapes[key] = expect(key)
-                        except KeyError:
-                            unknown.append(key)
-                    if unknown:
-                        raise _UnexpectedMembers(sorted(unknown))
-                return {key: _read_member(archive, info, shapes.get(key), max_member_bytes)
-                        for key, info in members.items()}
-        except _UnexpectedMembers as err:
-            raise ValueError(f"{path}: unexpected {err.keys} (refused before reading any member)") from None
-        except _ObjectArrayError as err:
-            raise ValueError(f"{path}: refusing to load {err} (it would need pickle, which can run code)") from None
-        except ValueError as err:
-            raise ValueError(f"{path}: not a valid .npz file ({err})") from None
-        except _CORRUPT as err:
-            raise ValueError(f"{path}: corrupt or truncated .npz file ({type(err).__name__}: {err})") from None
+    with _open_npz(path) as f, _archive_errors(path), zipfile.ZipFile(f) as archive:
+        members = _members(archive)
+        shapes = {}
+        if expect is not None:
+            unknown = []
+            for key in members:
+                try:
+                    shapes[key] = expect(key)
+                except KeyError:
+                    unknown.append(key)
+            if unknown:
+                raise _UnexpectedMembers(sorted(unknown))
+        return {key: _read_member(archive, info, shapes.get(key), max_member_bytes)
+                for key, info in members.items()}
 
 
 def npz_headers(path: PathLike) -> dict[str, tuple]:
@@ -232,21 +222,28 @@ def npz_headers(path: PathLike) -> dict[str, tuple]:
     ``load_npz``.
     """
     path = os.fspath(path)
-    with _open_npz(path) as f:
-        try:
-            with zipfile.ZipFile(f) as archive:
-                headers = {}
-                for key, info in _members(archive).items():
-                    with archive.open(info) as member:
-                        shape, _, dtype = _read_header(member, info.filename)
-                    headers[key] = (tuple(shape), dtype)
-                return headers
-        except _ObjectArrayError as err:
-            raise ValueError(f"{path}: refusing to load {err} (it would need pickle, which can run code)") from None
-        except ValueError as err:
-            raise ValueError(f"{path}: not a valid .npz file ({err})") from None
-        except _CORRUPT as err:
-            raise ValueError(f"{path}: corrupt or truncated .npz file ({type(err).__name__}: {err})") from None
+    with _open_npz(path) as f, _archive_errors(path), zipfile.ZipFile(f) as archive:
+        headers = {}
+        for key, info in _members(archive).items():
+            with archive.open(info) as member:
+                shape, _, dtype = _read_header(member, info.filename)
+            headers[key] = (tuple(shape), dtype)
+        return headers
+
+
+@contextlib.contextmanager
+def _archive_errors(path):
+    """Whatever reading the ``.npz`` archive ``path`` raises, as one ValueError naming the file."""
+    try:
+        yield
+    except _UnexpectedMembers as err:
+        raise ValueError(f"{path}: unexpected {err.keys} (refused before reading any member)") from None
+    except _ObjectArrayError as err:
+        raise ValueError(f"{path}: refusing to load {err} (it would need pickle, which can run code)") from None
+    except ValueError as err:
+        raise ValueError(f"{path}: not a valid .npz file ({err})") from None
+    except _CORRUPT as err:
+        raise ValueError(f"{path}: corrupt or truncated .npz file ({type(err).__name__}: {err})") from None
 
 
 def check_loaded(path: PathLike, key: str, array: np.ndarray, dtype: Any = None) -> None:
