@@ -31,7 +31,7 @@ def test_the_package_ships_its_type_information():
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["tinygrad_nlp"]
 
 
-ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io"]
+ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io", "tinygrad_nlp.core"]
 
 
 def _public_callables(module):

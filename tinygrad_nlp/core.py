@@ -19,8 +19,11 @@ import heapq
 import itertools
 import threading
 import weakref
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = [
     "Config",
@@ -53,11 +56,11 @@ class _Config(threading.local):
     train = True
     anomaly = False
 
-    def settings(self):
+    def settings(self) -> dict[str, bool]:
         """This thread's switches as a dict (to hand them to a thread started for the same work)."""
         return {"enable_backprop": self.enable_backprop, "train": self.train, "anomaly": self.anomaly}
 
-    def apply(self, settings):
+    def apply(self, settings: dict[str, bool]) -> None:
         """Set this thread's switches from [`settings`][settings] of another thread."""
         for name, value in settings.items():
             setattr(self, name, value)
@@ -67,7 +70,7 @@ Config = _Config()
 
 
 @contextlib.contextmanager
-def using_config(name, value):
+def using_config(name: str, value: bool) -> Iterator[None]:
     """Temporarily set ``Config.<name>`` to ``value`` inside a ``with`` block."""
     if name not in ("enable_backprop", "train", "anomaly"):
         raise AttributeError(f"Config has no setting {name!r}; known: enable_backprop, train, anomaly")
@@ -79,12 +82,12 @@ def using_config(name, value):
         setattr(Config, name, old)
 
 
-def no_grad():
+def no_grad() -> contextlib.AbstractContextManager[None]:
     """Run the enclosed code without recording a graph (inference, evaluation, updates)."""
     return using_config("enable_backprop", False)
 
 
-def test_mode():
+def test_mode() -> contextlib.AbstractContextManager[None]:
     """Run the enclosed code with ``Config.train = False`` (dropout becomes the identity)."""
     return using_config("train", False)
 
@@ -92,13 +95,13 @@ def test_mode():
 test_mode.__test__ = False  # not a test, though pytest would collect it by its name
 
 
-def detect_anomaly():
+def detect_anomaly() -> contextlib.AbstractContextManager[None]:
     """Raise ``FloatingPointError`` naming the first Function whose forward or backward
     produced NaN or inf, instead of letting non-finite values spread silently."""
     return using_config("anomaly", True)
 
 
-def as_array(x, dtype=None):
+def as_array(x: ArrayLike, dtype: DTypeLike | None = None) -> np.ndarray:
     """Return ``x`` as an ndarray (numpy scalars and 0-d results become 0-d arrays)."""
     if type(x) is np.ndarray and (dtype is None or x.dtype == dtype):
         return x
@@ -109,7 +112,7 @@ def _is_python_scalar(x):
     return isinstance(x, (int, float, bool)) and not isinstance(x, np.ndarray)
 
 
-def as_variable(x, like=None):
+def as_variable(x: Variable | ArrayLike, like: Variable | None = None) -> Variable:
     """Wrap ``x`` as a Variable; Variables pass through unchanged.
 
     A Python scalar combined with a floating Variable ``like`` takes ``like``'s dtype, so
@@ -160,7 +163,7 @@ class Variable:
     # numpy defers to our reflected operators (ndarray + Variable -> Variable.__radd__).
     __array_ufunc__ = None
 
-    def __init__(self, data, name=None):
+    def __init__(self, data: ArrayLike, name: str | None = None) -> None:
         if type(data) is not np.ndarray:
             if isinstance(data, Variable):
                 raise TypeError("Variable(data): data is already a Variable; pass data.data to copy its array")
@@ -175,22 +178,22 @@ class Variable:
 
     # ----- array-like properties -----
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         """Shape of ``data`` (tuple of ints)."""
         return self.data.shape
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         """Number of dimensions of ``data`` (int)."""
         return self.data.ndim
 
     @property
-    def size(self):
+    def size(self) -> int:
         """Number of elements of ``data`` (int)."""
         return self.data.size
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         """numpy dtype of ``data`` (float32 or float64 for anything that gets gradients)."""
         return self.data.dtype
 
@@ -210,7 +213,7 @@ class Variable:
     def __float__(self):
         return float(self.data)
 
-    def item(self):
+    def item(self) -> Any:
         """The value of a one-element Variable as a Python scalar."""
         return self.data.item()
 
@@ -251,15 +254,15 @@ class Variable:
                 f"x.data (or x.numpy()) for the values, or use tinygrad_nlp.functions to stay in the graph")
         return method(*args, **kwargs)
 
-    def numpy(self):
+    def numpy(self) -> np.ndarray:
         """The values: ``data`` itself (not a copy), as PyTorch's ``Tensor.numpy()``."""
         return self.data
 
-    def detach(self):
+    def detach(self) -> Variable:
         """A new leaf Variable sharing this one's data: no creator, so no gradient flows back."""
         return Variable(self.data, name=self.name)
 
-    def astype(self, dtype):
+    def astype(self, dtype: DTypeLike) -> Variable:
         """The values as ``dtype``: a graph node for floating dtypes (gradients flow through the
         cast); a leaf with no gradient for integer and bool dtypes. Same dtype returns ``self``."""
         dtype = np.dtype(dtype)
@@ -269,16 +272,16 @@ class Variable:
             return _F.cast(self, dtype)
         return Variable(self.data.astype(dtype))
 
-    def set_creator(self, func):
+    def set_creator(self, func: Function) -> None:
         """Record ``func`` as the Function that produced this Variable (sets ``generation``)."""
         self.creator = func
         self.generation = func.generation + 1
 
-    def unchain(self):
+    def unchain(self) -> None:
         """Forget the creator: this Variable becomes a leaf (truncated backprop)."""
         self.creator = None
 
-    def unchain_backward(self):
+    def unchain_backward(self) -> None:
         """Cut every link of the graph behind this Variable's creator (DeZero's name): each
         Variable it was computed from becomes a leaf, so the recorded history (a previous window
         of truncated BPTT) is freed once nothing else holds it. ``self`` keeps its creator, whose
@@ -296,12 +299,12 @@ class Variable:
                     stack.append(x.creator)
                     x.creator = None
 
-    def cleargrad(self):
+    def cleargrad(self) -> None:
         """Reset the accumulated gradient (call before each new backward pass)."""
         self.grad = None
 
     # ----- backward -----
-    def backward(self, retain_grad=False, create_graph=False):
+    def backward(self, retain_grad: bool = False, create_graph: bool = False) -> None:
         """Compute the gradient of this Variable with respect to every Variable it depends on.
 
         A non-scalar output is seeded with ones (the gradient of ``self.sum()``), unless
@@ -321,13 +324,13 @@ class Variable:
         _run_backward(self, seed, retain_grad, create_graph)
 
     # ----- methods that build graph nodes (installed by tinygrad_nlp.functions) -----
-    def reshape(self, *shape):
+    def reshape(self, *shape: int | tuple[int, ...] | list[int]) -> Variable:
         """Reshape to ``shape`` (ints or one tuple)."""
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = shape[0]
         return _F.reshape(self, tuple(shape))
 
-    def transpose(self, *axes):
+    def transpose(self, *axes: int | tuple[int, ...] | list[int] | None) -> Variable:
         """Permute axes (reverse them when no axes are given)."""
         if len(axes) == 0:
             axes = None
@@ -336,15 +339,15 @@ class Variable:
         return _F.transpose(self, axes)
 
     @property
-    def T(self):
+    def T(self) -> Variable:
         """Transpose with all axes reversed (a graph node, like ``transpose()``)."""
         return _F.transpose(self)
 
-    def sum(self, axis=None, keepdims=False):
+    def sum(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
         """Sum over ``axis`` (int, tuple or None for all); see ``functions.sum``."""
         return _F.sum(self, axis, keepdims)
 
-    def mean(self, axis=None, keepdims=False):
+    def mean(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
         """Mean over ``axis`` (int, tuple or None for all); see ``functions.mean``."""
         return _F.mean(self, axis, keepdims)
 
@@ -388,7 +391,7 @@ class Parameter(Variable):
 
     __slots__ = ()
 
-    def __init__(self, data, name=None):
+    def __init__(self, data: ArrayLike, name: str | None = None) -> None:
         super().__init__(data, name)
         if self.data.dtype.kind not in "fc":
             raise TypeError(
@@ -461,10 +464,10 @@ class Function:
             self._output_meta = [(o.data.shape, o.data.dtype) for o in outputs]
         return outputs
 
-    def forward(self, *xs):
+    def forward(self, *xs: np.ndarray) -> np.ndarray | tuple[np.ndarray, ...]:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
-    def backward(self, *gys):
+    def backward(self, *gys: Variable) -> Variable | None | tuple[Variable | None, ...]:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
     def __repr__(self):
