@@ -22,13 +22,22 @@ sparse gradients only on the touched rows).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
 
 from tinygrad_nlp import _checks, _threads, backend
 from tinygrad_nlp.backend.numpy_backend import all_finite as _all_finite
-from tinygrad_nlp.core import Variable
+from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.sparse import SparseRows
+
+
+class HasParams(Protocol):
+    """What an optimizer can be set up with besides a list of Parameters: a Layer or Model."""
+
+    def params(self) -> Iterable[Parameter]: ...
+
 
 __all__ = ["Optimizer", "SGD", "MomentumSGD", "AdaGrad", "RMSprop", "Adam", "AdamW", "LinearDecay", "clip_grad_norm"]
 
@@ -37,7 +46,7 @@ class LinearDecay:
     """Learning rate falling linearly from ``start`` to ``end`` over ``total_steps`` (word2vec's
     schedule). ``total_steps=None`` lets ``Trainer.fit`` fill in the run's length."""
 
-    def __init__(self, start, end=None, total_steps=None):
+    def __init__(self, start: float, end: float | None = None, total_steps: int | None = None) -> None:
         start = _checks.positive("LinearDecay", "start", start)
         self.start = start
         self.end = start * 1e-4 if end is None else _checks.non_negative("LinearDecay", "end", end)
@@ -70,7 +79,7 @@ def _grad_parts(params):
             yield p, g
 
 
-def clip_grad_norm(params, max_norm):
+def clip_grad_norm(params: Iterable[Variable], max_norm: float | None) -> float:
     """Scale all gradients by ``max_norm / norm`` when their global L2 norm exceeds ``max_norm``.
 
     Works on dense and row-sparse gradients alike (gradients are replaced, never modified in
@@ -120,7 +129,8 @@ class Optimizer:
     copy of every touched row on every step), and the step counter does not advance.
     """
 
-    def __init__(self, lr, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr: float | Callable[[int], float], clip_norm: float | None = None,
+                 weight_decay: float = 0.0) -> None:
         owner = type(self).__name__
         self.schedule = lr if callable(lr) else None
         self.base_lr = None if callable(lr) else _checks.positive(owner, "lr", lr)
@@ -131,31 +141,34 @@ class Optimizer:
         self.state = {}
 
     # ----- what a subclass defines -----
-    def init_state(self, param):
+    def init_state(self, param: Parameter) -> dict[str, np.ndarray]:
         """Per-parameter state (dict of ndarrays shaped like ``param.data``), created at its first update."""
         return {}
 
-    def hyper(self, lr):
+    def hyper(self, lr: float) -> tuple[float, ...]:
         """The rule's scalars for the step about to be taken at learning rate ``lr`` (tuple)."""
         return (lr,)
 
     @staticmethod
-    def rule(w, g, *state_and_h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            *state_and_h: np.ndarray | np.floating | Sequence[np.floating],
+    ) -> np.ndarray | np.floating | tuple[np.ndarray | np.floating, ...]:
         """``(new w, new state...)`` from weights ``w``, gradient ``g``, state and scalars ``h``."""
         raise NotImplementedError("an Optimizer subclass defines rule(w, g, *state, h)")
 
     # ----- the rest is shared -----
     @property
-    def lr(self):
+    def lr(self) -> float:
         """The learning rate for the next update."""
         return self.schedule(self.step) if self.schedule is not None else self.base_lr
 
-    def setup(self, target):
+    def setup(self, target: HasParams | Iterable[Parameter]) -> Optimizer:
         """Attach to a Layer/Model (its ``params()``) or an iterable of Parameters; returns self."""
         self.target = target
         return self
 
-    def params(self):
+    def params(self) -> list[Parameter]:
         """The Parameters being optimized (list), from the ``setup`` target; RuntimeError before ``setup``."""
         if self.target is None:
             raise RuntimeError(f"{type(self).__name__}.setup(model) must be called before update()")
@@ -163,12 +176,12 @@ class Optimizer:
             return list(self.target.params())
         return list(self.target)
 
-    def set_total_steps(self, total_steps):
+    def set_total_steps(self, total_steps: int) -> None:
         """Tell a schedule without a fixed length how many steps the run has."""
         if self.schedule is not None and getattr(self.schedule, "total_steps", 0) is None:
             self.schedule.total_steps = total_steps
 
-    def update(self):
+    def update(self) -> None:
         """Apply one step to every Parameter that has a gradient.
 
         Raises ``FloatingPointError`` naming the parameter when a gradient or the step's result
@@ -232,7 +245,7 @@ class Optimizer:
         return "step" if _all_finite(grad) else "gradient"
 
     # ----- state for checkpoints -----
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray]:
         """Optimizer state as a flat dict of ndarrays keyed by parameter name (for checkpoints)."""
         names = _param_names(self.target)
         out = {"__step__": np.array(self.step, dtype=np.int64)}
@@ -244,7 +257,7 @@ class Optimizer:
                 out[f"{names[id(p)]}/{key}"] = np.asarray(value)
         return out
 
-    def load_state_dict(self, arrays):
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         """Restore what [`state_dict`][state_dict] returned (after ``setup`` with the same model).
 
         Only what a run could have saved is accepted: a non-negative integer ``__step__``, and
@@ -310,29 +323,37 @@ def _param_names(target):
 class SGD(Optimizer):
     """Plain stochastic gradient descent: ``param -= lr * grad``."""
 
-    def __init__(self, lr=0.01, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, clip_norm: float | None = None,
+                 weight_decay: float = 0.0) -> None:
         super().__init__(lr, clip_norm, weight_decay)
 
     @staticmethod
-    def rule(w, g, h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            h: Sequence[np.floating],
+    ) -> np.ndarray | np.floating:
         return w - h[0] * g
 
 
 class MomentumSGD(Optimizer):
     """SGD with momentum: ``v = momentum * v - lr * grad; param += v`` (lazy for sparse rows)."""
 
-    def __init__(self, lr=0.01, momentum=0.9, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, momentum: float = 0.9,
+                 clip_norm: float | None = None, weight_decay: float = 0.0) -> None:
         super().__init__(lr, clip_norm, weight_decay)
         self.momentum = _checks.fraction(type(self).__name__, "momentum", momentum)
 
-    def init_state(self, param):
+    def init_state(self, param: Parameter) -> dict[str, np.ndarray]:
         return {"v": np.zeros_like(param.data)}
 
-    def hyper(self, lr):
+    def hyper(self, lr: float) -> tuple[float, ...]:
         return lr, self.momentum
 
     @staticmethod
-    def rule(w, g, v, h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            v: np.ndarray | np.floating, h: Sequence[np.floating],
+    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
         v = v * h[1] - h[0] * g
         return w + v, v
 
@@ -340,18 +361,22 @@ class MomentumSGD(Optimizer):
 class AdaGrad(Optimizer):
     """AdaGrad: per-element learning rates ``lr / (sqrt(sum grad^2) + eps)``."""
 
-    def __init__(self, lr=0.01, eps=1e-8, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, eps: float = 1e-8,
+                 clip_norm: float | None = None, weight_decay: float = 0.0) -> None:
         super().__init__(lr, clip_norm, weight_decay)
         self.eps = _checks.positive(type(self).__name__, "eps", eps)
 
-    def init_state(self, param):
+    def init_state(self, param: Parameter) -> dict[str, np.ndarray]:
         return {"h": np.zeros_like(param.data)}
 
-    def hyper(self, lr):
+    def hyper(self, lr: float) -> tuple[float, ...]:
         return lr, self.eps
 
     @staticmethod
-    def rule(w, g, s, h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            s: np.ndarray | np.floating, h: Sequence[np.floating],
+    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
         s = s + g * g
         return w - h[0] * g / (np.sqrt(s) + h[1]), s
 
@@ -360,19 +385,23 @@ class RMSprop(Optimizer):
     """RMSprop (Tieleman & Hinton): ``v = alpha * v + (1 - alpha) * grad^2``,
     ``param -= lr * grad / (sqrt(v) + eps)``; lazy on row-sparse gradients."""
 
-    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr: float | Callable[[int], float] = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 clip_norm: float | None = None, weight_decay: float = 0.0) -> None:
         super().__init__(lr, clip_norm, weight_decay)
         owner = type(self).__name__
         self.alpha, self.eps = _checks.fraction(owner, "alpha", alpha), _checks.positive(owner, "eps", eps)
 
-    def init_state(self, param):
+    def init_state(self, param: Parameter) -> dict[str, np.ndarray]:
         return {"v": np.zeros_like(param.data)}
 
-    def hyper(self, lr):
+    def hyper(self, lr: float) -> tuple[float, ...]:
         return lr, self.alpha, 1.0 - self.alpha, self.eps
 
     @staticmethod
-    def rule(w, g, v, h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            v: np.ndarray | np.floating, h: Sequence[np.floating],
+    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
         v = v * h[1] + (g * g) * h[2]
         return w - h[0] * g / (np.sqrt(v) + h[3]), v
 
@@ -386,22 +415,26 @@ class Adam(Optimizer):
     into the step size, ``lr * sqrt(1 - beta2^t) / (1 - beta1^t)`` (the paper's efficient form).
     """
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, clip_norm=None, weight_decay=0.0):
+    def __init__(self, lr: float | Callable[[int], float] = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, clip_norm: float | None = None, weight_decay: float = 0.0) -> None:
         super().__init__(lr, clip_norm, weight_decay)
         owner = type(self).__name__
         self.beta1, self.beta2 = _checks.fraction(owner, "beta1", beta1), _checks.fraction(owner, "beta2", beta2)
         self.eps = _checks.positive(owner, "eps", eps)
 
-    def init_state(self, param):
+    def init_state(self, param: Parameter) -> dict[str, np.ndarray]:
         return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
 
-    def hyper(self, lr):
+    def hyper(self, lr: float) -> tuple[float, ...]:
         t = self.step + 1  # the update about to be taken
         step_size = lr * math.sqrt(1.0 - self.beta2 ** t) / (1.0 - self.beta1 ** t)
         return self.beta1, self.beta2, 1.0 - self.beta1, 1.0 - self.beta2, self.eps, step_size
 
     @staticmethod
-    def rule(w, g, m, v, h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            m: np.ndarray | np.floating, v: np.ndarray | np.floating, h: Sequence[np.floating],
+    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating, np.ndarray | np.floating]:
         m = m * h[0] + g * h[2]
         v = v * h[1] + (g * g) * h[3]
         return w - (m / (np.sqrt(v) + h[4])) * h[5], m, v
@@ -412,15 +445,19 @@ class AdamW(Adam):
     weights by ``lr * weight_decay``, outside the moments; lazy on row-sparse gradients (only
     the touched rows shrink)."""
 
-    def __init__(self, lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01, clip_norm=None):
+    def __init__(self, lr: float | Callable[[int], float] = 0.001, beta1: float = 0.9, beta2: float = 0.999,
+                 eps: float = 1e-8, weight_decay: float = 0.01, clip_norm: float | None = None) -> None:
         super().__init__(lr, beta1, beta2, eps, clip_norm)
         self.decoupled_decay = _checks.non_negative("AdamW", "weight_decay", weight_decay)
 
-    def hyper(self, lr):
+    def hyper(self, lr: float) -> tuple[float, ...]:
         return (*super().hyper(lr), 1.0 - lr * self.decoupled_decay)
 
     @staticmethod
-    def rule(w, g, m, v, h):
+    def rule(
+            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
+            m: np.ndarray | np.floating, v: np.ndarray | np.floating, h: Sequence[np.floating],
+    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating, np.ndarray | np.floating]:
         m = m * h[0] + g * h[2]
         v = v * h[1] + (g * g) * h[3]
         return w * h[6] - (m / (np.sqrt(v) + h[4])) * h[5], m, v
