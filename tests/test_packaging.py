@@ -31,7 +31,8 @@ def test_the_package_ships_its_type_information():
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["tinygrad_nlp"]
 
 
-ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io", "tinygrad_nlp.core"]
+ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io", "tinygrad_nlp.core",
+                     "tinygrad_nlp.optimizers", "tinygrad_nlp.layers"]
 
 
 def _public_callables(module):
@@ -42,9 +43,14 @@ def _public_callables(module):
         if inspect.isfunction(obj):
             yield name, obj
         elif inspect.isclass(obj) and obj.__module__ == module.__name__:
-            for attr, member in vars(obj).items():
-                if attr.startswith("_") and attr != "__init__":
+            # with the methods it inherits from the module's own private bases (RNN from _Recurrent)
+            seen = set()
+            members = [(attr, member) for klass in obj.__mro__ if klass.__module__ == module.__name__
+                       for attr, member in vars(klass).items()]
+            for attr, member in members:
+                if (attr.startswith("_") and attr != "__init__") or attr in seen:
                     continue
+                seen.add(attr)
                 if isinstance(member, property):
                     member = member.fget
                 elif isinstance(member, (classmethod, staticmethod)):

@@ -10,14 +10,18 @@ and loaded with ``allow_pickle=False`` after checking names, shapes and dtypes
 from __future__ import annotations
 
 
+from collections.abc import Iterator
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import _checks
 from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.functions.rnn import CarriedState
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
-from tinygrad_nlp.io import check_loaded, load_npz, npz_headers, save_npz
+from tinygrad_nlp.io import PathLike, check_loaded, load_npz, npz_headers, save_npz
 
 __all__ = ["Layer", "Linear", "Embedding", "RNN", "LSTM", "GRU", "load_npz", "save_npz"]
 
@@ -25,7 +29,7 @@ __all__ = ["Layer", "Linear", "Embedding", "RNN", "LSTM", "GRU", "load_npz", "sa
 class Layer:
     """Base class: assign Parameters and Layers as attributes, implement ``forward``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_children", [])
 
     def __setattr__(self, name, value):
@@ -45,10 +49,10 @@ class Layer:
     def __call__(self, *inputs, **kwargs):
         return self.forward(*inputs, **kwargs)
 
-    def forward(self, *inputs):
+    def forward(self, *inputs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
 
-    def named_params(self, prefix=""):
+    def named_params(self, prefix: str = "") -> dict[str, Parameter]:
         """``{"sub.W": Parameter, ...}`` for this layer and its sub-layers, in assignment order."""
         out = {}
         for name in self._children:
@@ -59,7 +63,7 @@ class Layer:
                 out.update(value.named_params(prefix + name + "."))
         return out
 
-    def params(self):
+    def params(self) -> Iterator[Parameter]:
         """Every Parameter of this layer and its sub-layers (each once)."""
         seen = set()
         for p in self.named_params().values():
@@ -67,7 +71,7 @@ class Layer:
                 seen.add(id(p))
                 yield p
 
-    def shared_copy(self, _memo=None):
+    def shared_copy(self, _memo: dict[int, Parameter] | None = None) -> Layer:
         """A copy of this layer whose Parameters hold the *same* arrays but gradients of their own.
 
         Several threads can then train at once against one set of weights, each with its own
@@ -91,16 +95,16 @@ class Layer:
                 clone.__dict__[name] = value.shared_copy(memo)
         return clone
 
-    def cleargrads(self):
+    def cleargrads(self) -> None:
         """Reset the gradient of every Parameter (call before each backward pass)."""
         for p in self.params():
             p.cleargrad()
 
-    def save_weights(self, path):
+    def save_weights(self, path: PathLike) -> None:
         """Write every Parameter to ``path`` as an ``.npz`` archive, atomically."""
         save_npz(path, {k: p.data for k, p in self.named_params().items()})
 
-    def load_weights(self, path):
+    def load_weights(self, path: PathLike) -> None:
         """Load Parameters saved by [`save_weights`][save_weights], checking names, shapes and values.
 
         Raises ``ValueError`` naming the file and listing missing, unexpected or mis-shaped
@@ -137,7 +141,8 @@ class Layer:
 class Linear(Layer):
     """``y = x @ W + b`` with ``W`` (in_size, out_size) and optional bias (out_size,)."""
 
-    def __init__(self, in_size, out_size, nobias=False, dtype=np.float32, W=None, rng=None):
+    def __init__(self, in_size: int, out_size: int, nobias: bool = False, dtype: DTypeLike = np.float32,
+                 W: ArrayLike | None = None, rng: np.random.Generator | int | None = None) -> None:
         super().__init__()
         in_size, out_size = _checks.size("Linear", "in_size", in_size), _checks.size("Linear", "out_size", out_size)
         dtype = _checks.float_dtype("Linear", dtype)
@@ -150,7 +155,7 @@ class Linear(Layer):
         self.W = Parameter(W, name="W")
         self.b = None if nobias else Parameter(np.zeros(out_size, dtype=dtype), name="b")
 
-    def forward(self, x):
+    def forward(self, x: Variable | ArrayLike) -> Variable:
         return F.linear(x, self.W, self.b)
 
 
@@ -162,7 +167,9 @@ class Embedding(Layer):
     (the book uses 0.01); pass ``W`` to start from given weights.
     """
 
-    def __init__(self, vocab_size, dim, sparse=False, dtype=np.float32, scale=0.01, W=None, rng=None, name="W"):
+    def __init__(self, vocab_size: int, dim: int, sparse: bool = False, dtype: DTypeLike = np.float32,
+                 scale: float = 0.01, W: ArrayLike | None = None, rng: np.random.Generator | int | None = None,
+                 name: str = "W") -> None:
         super().__init__()
         vocab_size, dim = _checks.size("Embedding", "vocab_size", vocab_size), _checks.size("Embedding", "dim", dim)
         dtype = _checks.float_dtype("Embedding", dtype)
@@ -176,15 +183,15 @@ class Embedding(Layer):
         self.W = Parameter(W, name=name)
         self.sparse = sparse
 
-    def forward(self, idx):
+    def forward(self, idx: ArrayLike) -> Variable:
         return F.embedding(self.W, idx, sparse=self.sparse)
 
-    def bag(self, idx, mode="mean", weights=None):
+    def bag(self, idx: ArrayLike, mode: str = "mean", weights: Variable | ArrayLike | None = None) -> Variable:
         """Average (or sum) the rows named in each row of ``idx`` (N, C) -> (N, H), one node
         (optionally weighted per id, see ``F.embedding_bag``)."""
         return F.embedding_bag(self.W, idx, mode=mode, sparse=self.sparse, weights=weights)
 
-    def dot(self, h, idx):
+    def dot(self, h: Variable | ArrayLike, idx: ArrayLike) -> Variable:
         """Scores ``W[idx[n]] . h[n]`` for (N,) or (N, K) ids."""
         return F.embedding_dot(self.W, h, idx, sparse=self.sparse)
 
@@ -201,7 +208,8 @@ class _CellWeights(Layer):
     blocks = 1
     has_state_c = False
 
-    def __init__(self, input_size, hidden_size, dtype=np.float32, rng=None, init_scale=None):
+    def __init__(self, input_size: int, hidden_size: int, dtype: DTypeLike = np.float32,
+                 rng: np.random.Generator | int | None = None, init_scale: float | None = None) -> None:
         super().__init__()
         rng = np.random.default_rng(rng)
         D, H, k = input_size, hidden_size, self.blocks
@@ -219,7 +227,8 @@ class _CellWeights(Layer):
             self.b_h = Parameter(np.asarray(b_h, dtype=dtype), name="b_h")
         self.input_size, self.hidden_size = D, H
 
-    def run(self, xs, state, layer=0):
+    def run(self, xs: Variable, state: Variable | tuple[Variable, Variable] | None,
+            layer: int = 0) -> tuple[Variable, Variable | tuple[Variable, Variable]]:
         """Run over a (N, T, D) Variable from ``state`` (None: zeros); returns ``(ys, last state)``.
 
         The input projection ``xs W_x + b`` of all N*T positions is one matrix product; the
@@ -249,7 +258,7 @@ class RNNCellWeights(_CellWeights):
 
     blocks = 1
 
-    def step(self, xw, h):
+    def step(self, xw: Variable, h: Variable) -> Variable:
         return RNNCellFn(projected=True)(xw, h, self.W_h)
 
 
@@ -259,7 +268,7 @@ class LSTMCellWeights(_CellWeights):
     blocks = 4
     has_state_c = True
 
-    def step(self, xw, state):
+    def step(self, xw: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, Variable]:
         h, c = state
         return tuple(LSTMCellFn(projected=True)(xw, h, c, self.W_h))
 
@@ -269,7 +278,7 @@ class GRUCellWeights(_CellWeights):
 
     blocks = 3
 
-    def step(self, xw, h):
+    def step(self, xw: Variable, h: Variable) -> Variable:
         return GRUCellFn(projected=True)(xw, h, self.W_h, self.b_h)
 
 
@@ -298,8 +307,9 @@ class _Recurrent(Layer):
 
     weights_class = None
 
-    def __init__(self, input_size, hidden_size, num_layers=1, dropout=0.0, stateful=False,
-                 dtype=np.float32, rng=None, init_scale=None):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0,
+                 stateful: bool = False, dtype: DTypeLike = np.float32, rng: np.random.Generator | int | None = None,
+                 init_scale: float | None = None) -> None:
         super().__init__()
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -321,15 +331,17 @@ class _Recurrent(Layer):
         self.state = None
 
     @property
-    def cells(self):
+    def cells(self) -> list[_CellWeights]:
         """The per-layer weights, bottom first."""
         return [getattr(self, f"cell{layer}") for layer in range(self.num_layers)]
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         """Forget the carried state: the next call starts from zeros."""
         self.state = None
 
-    def forward(self, xs, state=None):
+    def forward(self, xs: Variable | ArrayLike,
+                state: Variable | tuple[Variable, Variable] | list[Variable | tuple[Variable, Variable]] | None = None,
+                ) -> Variable:
         xs = xs if isinstance(xs, Variable) else Variable(np.asarray(xs))
         name = type(self).__name__
         if xs.ndim != 3 or xs.shape[2] != self.input_size:
