@@ -32,7 +32,7 @@ def test_the_package_ships_its_type_information():
 
 
 ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io", "tinygrad_nlp.core",
-                     "tinygrad_nlp.optimizers", "tinygrad_nlp.layers"]
+                     "tinygrad_nlp.optimizers", "tinygrad_nlp.layers", "tinygrad_nlp.models"]
 
 
 def _public_callables(module):

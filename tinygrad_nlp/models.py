@@ -15,11 +15,16 @@ Calling a model, ``model(contexts, target)``, returns the scalar loss Variable;
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import _checks, viz
-from tinygrad_nlp.core import Parameter, no_grad, test_mode
+from tinygrad_nlp.core import Parameter, Variable, no_grad, test_mode
+from tinygrad_nlp.io import PathLike
 from tinygrad_nlp.layers import GRU, LSTM, RNN, Embedding, Layer, Linear
 from tinygrad_nlp.sparse import Ids
 
@@ -30,27 +35,28 @@ __all__ = ["Model", "SimpleCBOW", "CBOW", "SkipGram", "LSTMLM", "nearest_words",
 class Model(Layer):
     """A Layer whose forward pass returns a loss; adds graph rendering."""
 
-    def graph(self, *inputs, verbose=True, rankdir="TB", **kwargs):
+    def graph(self, *inputs: Any, verbose: bool = True, rankdir: str = "TB", **kwargs: Any) -> viz.DotGraph:
         """The graph one forward pass on ``inputs`` builds, as a [`DotGraph`][tinygrad_nlp.viz.DotGraph].
 
         It is the DOT text; Jupyter draws it inline and ``.save(path)`` writes svg/png/pdf/dot.
         """
         return viz.get_dot_graph(self(*inputs, **kwargs), verbose=verbose, rankdir=rankdir)
 
-    def plot(self, *inputs, to_file=None, verbose=True, rankdir="TB", **kwargs):
+    def plot(self, *inputs: Any, to_file: PathLike | None = None, verbose: bool = True, rankdir: str = "TB",
+             **kwargs: Any) -> viz.DotGraph:
         """Like [`graph`][graph], and also saves the drawing to ``to_file`` (svg/png/pdf/dot) if given."""
         return viz.plot_dot_graph(self(*inputs, **kwargs), to_file=to_file, verbose=verbose, rankdir=rankdir)
 
     @property
-    def word_vecs(self):
+    def word_vecs(self) -> np.ndarray:
         """The (V, H) input word vectors."""
         return self.in_embed.W.data
 
-    def random_generators(self):
+    def random_generators(self) -> dict[str, np.random.Generator]:
         """The model's random generators by name (their states go into training checkpoints)."""
         return {}
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         """The settings that define the model beyond its weights' shapes (dict of JSON values).
 
         Training checkpoints record them, so a checkpoint resumes only into the same model."""
@@ -95,7 +101,8 @@ class SimpleCBOW(Model):
         seed: for the initial weights (0.01 * N(0, 1), float32, as in the book).
     """
 
-    def __init__(self, vocab_size, hidden_size, window_size=1, seed=None, dtype=np.float32):
+    def __init__(self, vocab_size: int, hidden_size: int, window_size: int = 1, seed: int | None = None,
+                 dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         V = _checks.size("SimpleCBOW", "vocab_size", vocab_size)
         H = _checks.size("SimpleCBOW", "hidden_size", hidden_size)
@@ -106,10 +113,10 @@ class SimpleCBOW(Model):
         self.out = Linear(H, V, nobias=True, dtype=dtype, W=0.01 * rng.standard_normal((H, V)))
         self.out.W.name = "W_out"
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size, "window_size": self.window_size}
 
-    def predict(self, contexts):
+    def predict(self, contexts: ArrayLike) -> Variable:
         """(N, V) scores of every word as the centre of each context row."""
         h = F.mean(self.in_embed(contexts), axis=1)
         h.name = "h"
@@ -117,7 +124,7 @@ class SimpleCBOW(Model):
         score.name = "score"
         return score
 
-    def forward(self, contexts, target):
+    def forward(self, contexts: ArrayLike, target: ArrayLike) -> Variable:
         contexts, target = _check_batch(contexts, target, self.window_size, self.vocab_size, target_ids=False)
         loss = F.softmax_cross_entropy(self.predict(contexts), target)
         loss.name = "loss"
@@ -132,8 +139,10 @@ class _NegativeSamplingModel(Model):
     a corpus too large for memory is not read again.
     """
 
-    def __init__(self, vocab_size, hidden_size, window_size, corpus, sample_size=5, power=0.75,
-                 sparse=True, seed=None, dtype=np.float32, dynamic_window=False, counts=None):
+    def __init__(self, vocab_size: int, hidden_size: int, window_size: int, corpus: ArrayLike | None,
+                 sample_size: int = 5, power: float = 0.75, sparse: bool = True, seed: int | None = None,
+                 dtype: DTypeLike = np.float32, dynamic_window: bool = False,
+                 counts: ArrayLike | None = None) -> None:
         super().__init__()
         from tinygrad_nlp.text import UnigramSampler
         from tinygrad_nlp.text.contexts import check_corpus
@@ -173,14 +182,14 @@ class _NegativeSamplingModel(Model):
         self.dynamic_window = dynamic_window
         self.rng = np.random.default_rng(None if seed is None else int(rng.integers(2**63)))
 
-    def random_generators(self):
+    def random_generators(self) -> dict[str, np.random.Generator]:
         return {"sampler": self.sampler.rng, "window": self.rng}
 
-    def hyperparameters(self):
+    def hyperparameters(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size, "window_size": self.window_size,
                 "sample_size": self.sample_size, "power": self.power, "dynamic_window": self.dynamic_window}
 
-    def window_weights(self, n):
+    def window_weights(self, n: int) -> np.ndarray:
         """(n, 2*window_size) 0/1 weights of word2vec's shrunk window: each row keeps the
         contexts within a distance drawn uniformly from 1..window_size (near words count more
         often). Columns follow ``create_contexts_target``: offsets -W..-1, then 1..W."""
@@ -189,12 +198,13 @@ class _NegativeSamplingModel(Model):
         distance = np.concatenate([np.arange(W, 0, -1), np.arange(1, W + 1)])
         return (distance[None, :] <= reach).astype(self.in_embed.W.dtype)
 
-    def sample_negatives(self, positives):
+    def sample_negatives(self, positives: ArrayLike) -> np.ndarray:
         """(N, K) negative ids for the (N,) positive ids (each differs from its row's positive)."""
         return self.sampler.get_negative_sample(np.asarray(positives))
 
     # ----- the data pipeline: what a step needs besides the weights, made ahead -----
-    def prepare(self, contexts, target, negatives=None, weights=None):
+    def prepare(self, contexts: Ids | ArrayLike, target: ArrayLike, negatives: ArrayLike | None = None,
+                weights: ArrayLike | None = None) -> SamplingBatch:
         """A [`SamplingBatch`][SamplingBatch] of ``(contexts, target)``: ids checked (a bad one is named
         as a context or target id), negatives drawn and window weights drawn unless given, and
         the ids the backward pass sums by sorted, once. The Trainer calls this in its prefetch
@@ -215,7 +225,7 @@ class _NegativeSamplingModel(Model):
                 ids.unique_inverse()  # the sort the sparse backward needs, done here
         return batch
 
-    def prepare_batch(self, contexts, target):
+    def prepare_batch(self, contexts: Ids | ArrayLike, target: ArrayLike) -> dict[str, SamplingBatch]:
         """``{"batch": self.prepare(contexts, target)}``: the keyword the Trainer passes to
         ``model(contexts, target, batch=...)`` for a batch prepared in its prefetch thread."""
         return {"batch": self.prepare(contexts, target)}
@@ -242,15 +252,16 @@ class SamplingBatch:
 
     __slots__ = ("contexts", "target", "negatives", "weights", "inputs", "positives", "scored", "scale")
 
-    def __init__(self, contexts, target, negatives, weights, inputs, positives, scored, scale=1.0):
+    def __init__(self, contexts: Ids, target: np.ndarray, negatives: np.ndarray, weights: np.ndarray | None,
+                 inputs: Ids, positives: np.ndarray, scored: Ids, scale: float = 1.0) -> None:
         self.contexts, self.target, self.negatives, self.weights = contexts, target, negatives, weights
         self.inputs, self.positives, self.scored, self.scale = inputs, positives, scored, scale
 
-    def ids(self):
+    def ids(self) -> tuple[Ids, Ids]:
         """The Ids whose gradient rows are summed by id in the backward pass."""
         return (self.inputs, self.scored)
 
-    def holds(self, contexts, target):
+    def holds(self, contexts: ArrayLike, target: ArrayLike) -> bool:
         """True when this batch was prepared from ``contexts`` and ``target``."""
         mine = self.contexts.array
         return ((mine is contexts or np.array_equal(mine, contexts))
@@ -274,7 +285,7 @@ class CBOW(_NegativeSamplingModel):
     raises analogy accuracy from about 4.6 % to 5.5 %.
     """
 
-    def forward(self, batch):
+    def forward(self, batch: SamplingBatch) -> Variable:
         """The loss of a prepared [`SamplingBatch`][SamplingBatch]: average the context rows, then score
         the target against the negatives."""
         h = self.in_embed.bag(batch.inputs, mode="mean", weights=batch.weights)
@@ -304,7 +315,7 @@ class SkipGram(_NegativeSamplingModel):
     weight 0 are left out).
     """
 
-    def forward(self, batch):
+    def forward(self, batch: SamplingBatch) -> Variable:
         """The loss of a prepared [`SamplingBatch`][SamplingBatch]: each kept pair's centre vector scores
         its context word against the negatives; summed over context positions, as the book does."""
         h = self.in_embed(batch.inputs)
@@ -346,7 +357,8 @@ def _scored(positives, negatives, num_rows):
     return scored
 
 
-def nearest_words(model, id_to_word, query, topn=5):
+def nearest_words(model: Model, id_to_word: Mapping[int, str] | Sequence[str], query: str,
+                  topn: int = 5) -> list[tuple[str, float]]:
     """Cosine nearest neighbours of ``query`` in ``model.word_vecs`` (a convenience for demos)."""
     from tinygrad_nlp.vectors import WordVectors
 
@@ -377,8 +389,9 @@ class LSTMLM(Model):
         seed: seeds the weights and the dropout masks.
     """
 
-    def __init__(self, vocab_size, wordvec_size=100, hidden_size=100, num_layers=1, dropout=0.0,
-                 tie_weights=False, cell="lstm", init_scale=None, seed=None, dtype=np.float32):
+    def __init__(self, vocab_size: int, wordvec_size: int = 100, hidden_size: int = 100, num_layers: int = 1,
+                 dropout: float = 0.0, tie_weights: bool = False, cell: str = "lstm", init_scale: float | None = None,
+                 seed: int | None = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         if cell not in RECURRENT_CELLS:
             raise ValueError(f"LSTMLM: cell must be one of {', '.join(RECURRENT_CELLS)}, got {cell!r}")
@@ -410,17 +423,17 @@ class LSTMLM(Model):
                 self.out.b.data[...] = uniform(V)
         self.rng = np.random.default_rng(rng.integers(2**63))
 
-    def random_generators(self):
+    def random_generators(self) -> dict[str, np.random.Generator]:
         return {"dropout": self.rng, "rnn_dropout": self.rnn.rng}
 
-    def reset_state(self):
+    def reset_state(self) -> None:
         """Start every stream again from a zero state."""
         self.rnn.reset_state()
 
     def _drop(self, x):
         return F.dropout(x, self.dropout, rng=self.rng) if self.dropout else x
 
-    def scores(self, xs):
+    def scores(self, xs: ArrayLike) -> Variable:
         """(N, T, V) next-word scores for (N, T) ids, continuing the carried state."""
         ids = np.asarray(xs)
         if ids.ndim != 2:
@@ -436,7 +449,7 @@ class LSTMLM(Model):
         score.name = "score"
         return score
 
-    def forward(self, xs, ts):
+    def forward(self, xs: ArrayLike, ts: ArrayLike) -> Variable:
         ts = np.asarray(ts)
         if ts.shape != np.shape(xs):
             raise ValueError(f"LSTMLM: targets of shape {ts.shape} must match the inputs' shape {np.shape(xs)}")
@@ -445,7 +458,8 @@ class LSTMLM(Model):
         loss.name = "loss"
         return loss
 
-    def generate(self, start_ids, length, temperature=1.0, top_k=None, seed=None):
+    def generate(self, start_ids: ArrayLike, length: int, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> np.ndarray:
         """Sample ``length`` word ids following ``start_ids`` (a list of ids, at least one).
 
         Each next word is drawn from ``softmax(scores / temperature)``, restricted to the
