@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as _sp
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp import _threads, backend
 from tinygrad_nlp.errors import TinygradNLPError
@@ -26,7 +27,7 @@ class InvalidIdError(TinygradNLPError, IndexError, ValueError):
     """An id that cannot index the embedding matrix (negative, too large, or not an integer)."""
 
 
-def check_ids(idx, num_rows, what="id"):
+def check_ids(idx: Ids | ArrayLike, num_rows: int, what: str = "id") -> np.ndarray:
     """Return ``idx`` as an integer ndarray after checking every value lies in ``[0, num_rows)``.
 
     numpy would silently wrap a negative id to the end of the matrix and raise an unhelpful
@@ -73,22 +74,22 @@ class Ids:
 
     __slots__ = ("array", "checked_rows", "_unique")
 
-    def __init__(self, array):
+    def __init__(self, array: ArrayLike) -> None:
         self.array = np.asarray(array)
         self.checked_rows = None  # the row count the ids were validated against
         self._unique = None
 
     @property
-    def shape(self):
+    def shape(self) -> tuple[int, ...]:
         return self.array.shape
 
-    def unique_inverse(self):
+    def unique_inverse(self) -> tuple[np.ndarray, np.ndarray]:
         """``(sorted unique ids, inverse)`` of the flattened array, computed once."""
         if self._unique is None:
             self._unique = unique_inverse(self.array.ravel())
         return self._unique
 
-    def prepare(self, num_rows):
+    def prepare(self, num_rows: int) -> Ids:
         """Validate against ``num_rows`` and sort now (returns self)."""
         check_ids(self, num_rows)
         self.unique_inverse()
@@ -113,7 +114,7 @@ def _argsort_ids(ids):
     return np.argsort(ids)
 
 
-def unique_inverse(ids):
+def unique_inverse(ids: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Sorted unique values of the 1-D integer array ``ids`` and, per element, its position in them."""
     ids = np.asarray(ids).ravel()
     if ids.size == 0:
@@ -129,7 +130,8 @@ def unique_inverse(ids):
     return unique.astype(np.int64, copy=False), inverse
 
 
-def sparse_matmul(layout, shape, indptr, indices, data, X):
+def sparse_matmul(layout: str, shape: tuple[int, int], indptr: ArrayLike, indices: ArrayLike, data: ArrayLike,
+                  X: ArrayLike) -> np.ndarray:
     """``A @ X`` for a sparse ``A`` of ``shape`` given by its compressed arrays.
 
     ``layout`` is "csc" (``indptr`` over columns) or "csr" (over rows); ``X`` is a dense
@@ -176,7 +178,8 @@ def _scatter_product(row_of_each, num_rows, values, weights, group):
     return out
 
 
-def scatter_add_rows(ids, values, weights=None, group=1, unique=None):
+def scatter_add_rows(ids: ArrayLike, values: ArrayLike, weights: ArrayLike | None = None, group: int = 1,
+                     unique: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Sum value rows that share an id, without touching any other row.
 
     Args:
@@ -199,7 +202,8 @@ def scatter_add_rows(ids, values, weights=None, group=1, unique=None):
     return rows, _scatter_product(inverse, rows.size, values, weights, group)
 
 
-def scatter_add_dense(ids, values, num_rows, weights=None, group=1, out=None):
+def scatter_add_dense(ids: ArrayLike, values: ArrayLike, num_rows: int, weights: ArrayLike | None = None,
+                      group: int = 1, out: np.ndarray | None = None) -> np.ndarray:
     """Dense version of [`scatter_add_rows`][scatter_add_rows]: a (num_rows, H) array, zero for untouched rows."""
     ids = np.asarray(ids).ravel()
     n = ids.size // group
@@ -222,7 +226,7 @@ class SparseRows:
     __slots__ = ("shape", "dtype", "_parts", "_rows", "_values")
     __array_ufunc__ = None  # ndarray + SparseRows defers to SparseRows.__radd__
 
-    def __init__(self, rows, values, shape, coalesced=False):
+    def __init__(self, rows: ArrayLike, values: ArrayLike, shape: tuple[int, ...], coalesced: bool = False) -> None:
         values = np.asarray(values)
         rows = np.asarray(rows, dtype=np.int64).ravel()
         if values.shape[0] != rows.size or values.shape[1:] != tuple(shape[1:]):
@@ -254,34 +258,34 @@ class SparseRows:
             self._parts = None
 
     @property
-    def rows(self):
+    def rows(self) -> np.ndarray:
         """Sorted unique row ids (int64) that carry a gradient."""
         self._coalesce()
         return self._rows
 
     @property
-    def values(self):
+    def values(self) -> np.ndarray:
         """(len(rows), H) summed gradient rows, aligned with ``rows``."""
         self._coalesce()
         return self._values
 
     @property
-    def ndim(self):
+    def ndim(self) -> int:
         """Number of dimensions of the dense gradient (2 for a (V, H) matrix)."""
         return len(self.shape)
 
-    def stored_size(self):
+    def stored_size(self) -> int:
         """Number of stored gradient values (before coalescing): the work an update will do."""
         if self._parts is None:
             return self._values.size
         return sum(v.size for _, v in self._parts)
 
     @property
-    def data(self):
+    def data(self) -> np.ndarray:
         """The dense gradient as an ndarray (same as ``to_dense()``; allocates (V, H))."""
         return self.to_dense()
 
-    def to_dense(self):
+    def to_dense(self) -> np.ndarray:
         """The full gradient as an ndarray of ``shape`` (allocates V x H)."""
         out = np.zeros(self.shape, dtype=self.dtype)
         out[self.rows] = self.values
@@ -292,7 +296,7 @@ class SparseRows:
 
     # ----- the gradient protocol the autograd engine speaks (see tinygrad_nlp.core) -----
     @staticmethod
-    def add(a, b):
+    def add(a: SparseRows | ArrayLike, b: SparseRows | ArrayLike) -> SparseRows | ArrayLike:
         """Sum of two gradients where at least one is a SparseRows: sparse + sparse stays sparse
         (the parts are concatenated, summed when first read); sparse + a dense ndarray gives a
         new ndarray, and sparse + a Variable a new Variable (the dense operand is not modified)."""
@@ -317,18 +321,18 @@ class SparseRows:
 
     __radd__ = __add__
 
-    def is_finite(self):
+    def is_finite(self) -> bool:
         """True when every stored value is finite (what anomaly mode asks of a gradient)."""
         v = self.values
         return bool(np.isfinite(v).all())
 
-    def scale(self, factor):
+    def scale(self, factor: float) -> SparseRows:
         """Multiply every stored row by ``factor`` in place (used by gradient clipping)."""
         self._coalesce()
         self._values = self._values * np.asarray(factor, dtype=self._values.dtype)
         return self
 
-    def sq_norm(self):
+    def sq_norm(self) -> float:
         """Squared Frobenius norm of the gradient (float)."""
         v = self.values
         return float(np.vdot(v.ravel(), v.ravel()))
