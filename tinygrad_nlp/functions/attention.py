@@ -11,6 +11,7 @@ one batched matrix product forward and two backward, whatever the sequence lengt
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.functions.nn import matmul
@@ -107,12 +108,13 @@ def _check(hs_enc, hs_dec, mask):
     return mask
 
 
-def attention_weights(hs_enc, hs_dec, mask=None):
+def attention_weights(hs_enc: Variable | ArrayLike, hs_dec: Variable | ArrayLike,
+                      mask: ArrayLike | None = None) -> Variable:
     """The (N, Td, Te) attention weights alone; see [`attention`][attention]."""
     return AttentionWeights(_check(hs_enc, hs_dec, mask))(hs_enc, hs_dec)
 
 
-def weighted_sum(hs_enc, weights):
+def weighted_sum(hs_enc: Variable | ArrayLike, weights: Variable | ArrayLike) -> Variable:
     """(N, Td, H) sums of the encoder states ``hs_enc`` (N, Te, H) weighted by ``weights`` (N, Td, Te)."""
     enc, w = _shape(hs_enc), _shape(weights)
     if len(enc) != 3 or len(w) != 3 or enc[0] != w[0] or enc[1] != w[2]:
@@ -120,7 +122,8 @@ def weighted_sum(hs_enc, weights):
     return WeightedSum()(hs_enc, weights)
 
 
-def attention(hs_enc, hs_dec, mask=None):
+def attention(hs_enc: Variable | ArrayLike, hs_dec: Variable | ArrayLike,
+              mask: ArrayLike | None = None) -> tuple[Variable, Variable]:
     """Dot-product attention of every decoder state over the encoder states.
 
     Args:

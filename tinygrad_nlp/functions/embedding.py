@@ -14,6 +14,7 @@ only the touched rows, so a step costs O(batch x H) rather than O(V x H).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp import backend
 from tinygrad_nlp.core import Function, Variable
@@ -77,7 +78,7 @@ class Embedding(Function):
         return EmbeddingGrad(self.idx, W.shape[0])(gy)
 
 
-def embedding(W, idx, sparse=False):
+def embedding(W: Variable, idx: Ids | ArrayLike, sparse: bool = False) -> Variable:
     """Gather rows of ``W``.
 
     Args:
@@ -132,7 +133,8 @@ class EmbeddingBag(Function):
         return EmbeddingGrad(self.idx, W.shape[0], weights=self.weights, group=self.idx.shape[1])(gy)
 
 
-def embedding_bag(W, idx, mode="mean", sparse=False, weights=None):
+def embedding_bag(W: Variable, idx: Ids | ArrayLike, mode: str = "mean", sparse: bool = False,
+                  weights: Variable | ArrayLike | None = None) -> Variable:
     """Gather the rows named in each row of ``idx`` and average (or sum) them, in one node.
 
     Equivalent to ``F.mean(F.embedding(W, idx), axis=1)`` (``mode="mean"``) or its sum, but the
@@ -215,7 +217,7 @@ class EmbeddingDot(Function):
         return dW, dh
 
 
-def embedding_dot(W, h, idx, sparse=False):
+def embedding_dot(W: Variable, h: Variable | ArrayLike, idx: Ids | ArrayLike, sparse: bool = False) -> Variable:
     """Score each hidden vector against the rows of ``W`` named by ``idx``, in one node.
 
     Args:

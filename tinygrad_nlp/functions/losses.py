@@ -9,6 +9,7 @@ losses and gradients without overflow warnings. The softmax cross-entropy gradie
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp import _threads
 from tinygrad_nlp.core import Function, Variable, as_variable
@@ -55,7 +56,7 @@ class Softmax(Function):
         return gx
 
 
-def softmax(x, axis=-1):
+def softmax(x: Variable | ArrayLike, axis: int = -1) -> Variable:
     """``exp(x) / sum(exp(x))`` along ``axis``, computed after subtracting the maximum."""
     return Softmax(axis)(x)
 
@@ -81,7 +82,7 @@ class LogSoftmax(Function):
         return gy - np.exp(y) * gy.sum(axis=self.axis, keepdims=True)
 
 
-def log_softmax(x, axis=-1):
+def log_softmax(x: Variable | ArrayLike, axis: int = -1) -> Variable:
     """``log(softmax(x))`` along ``axis`` without ever taking the log of a rounded-to-zero value."""
     return LogSoftmax(axis)(x)
 
@@ -215,7 +216,8 @@ class SoftmaxCrossEntropy(Function):
         return (softmax(x) * mask - target) * (gy * (1.0 / max(self.count, 1)))
 
 
-def softmax_cross_entropy(x, t, ignore_index=None):
+def softmax_cross_entropy(x: Variable | ArrayLike, t: Variable | ArrayLike,
+                          ignore_index: int | None = None) -> Variable:
     """Softmax followed by cross-entropy, averaged over the (non-ignored) rows, as one node.
 
     Args:
@@ -288,7 +290,7 @@ class SigmoidCrossEntropy(Function):
         return g * (gy * self._scale(x.data))
 
 
-def sigmoid_cross_entropy(x, t, reduction="mean"):
+def sigmoid_cross_entropy(x: Variable | ArrayLike, t: Variable | ArrayLike, reduction: str = "mean") -> Variable:
     """Sigmoid followed by binary cross-entropy, stable for any logit (|x| = 1000 included).
 
     Args:
@@ -313,7 +315,9 @@ def sigmoid_cross_entropy(x, t, reduction="mean"):
     return SigmoidCrossEntropy(t, reduction)(x)
 
 
-def negative_sampling_loss(h, W, target, negatives, sparse=False, scored=None):
+def negative_sampling_loss(h: Variable | ArrayLike, W: Variable, target: Variable | ArrayLike,
+                           negatives: Variable | ArrayLike, sparse: bool = False,
+                           scored: Ids | None = None) -> Variable:
     """word2vec's negative-sampling loss, averaged over the batch.
 
     ``mean_n[ -log sigmoid(W[t_n] . h_n) - sum_k log sigmoid(-W[neg_nk] . h_n) ]``: the book's

@@ -8,6 +8,7 @@ with ``sum_to``, so ``x + b`` with ``b`` of shape (H,) gives ``b.grad`` of shape
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from tinygrad_nlp.core import Function, Variable, as_variable
 from tinygrad_nlp.functions.shape import sum_to, sum_to_array
@@ -60,7 +61,7 @@ class Add(_Binary):
         return self._reduce_arrays(gy, gy)
 
 
-def add(x0, x1):
+def add(x0: Variable | ArrayLike, x1: Variable | ArrayLike) -> Variable:
     """``x0 + x1`` with broadcasting."""
     return Add()(x0, x1)
 
@@ -81,12 +82,12 @@ class Sub(_Binary):
         return self._reduce_arrays(gy, -gy)
 
 
-def sub(x0, x1):
+def sub(x0: Variable | ArrayLike, x1: Variable | ArrayLike) -> Variable:
     """``x0 - x1`` with broadcasting."""
     return Sub()(x0, x1)
 
 
-def rsub(x0, x1):
+def rsub(x0: Variable | ArrayLike, x1: Variable | ArrayLike) -> Variable:
     """``x1 - x0`` (reflected subtraction: ``2.0 - x``)."""
     return Sub()(x1, x0) if isinstance(x1, Variable) else Sub()(as_variable(x1, x0), x0)
 
@@ -109,7 +110,7 @@ class Mul(_Binary):
         return self._reduce_arrays(gy * x1.data, gy * x0.data)
 
 
-def mul(x0, x1):
+def mul(x0: Variable | ArrayLike, x1: Variable | ArrayLike) -> Variable:
     """``x0 * x1`` with broadcasting."""
     return Mul()(x0, x1)
 
@@ -134,12 +135,12 @@ class Div(_Binary):
         return self._reduce_arrays(gx0, -gx0 * x0 / x1)
 
 
-def div(x0, x1):
+def div(x0: Variable | ArrayLike, x1: Variable | ArrayLike) -> Variable:
     """``x0 / x1`` with broadcasting."""
     return Div()(x0, x1)
 
 
-def rdiv(x0, x1):
+def rdiv(x0: Variable | ArrayLike, x1: Variable | ArrayLike) -> Variable:
     """``x1 / x0`` (reflected division: ``1.0 / x``)."""
     return Div()(as_variable(x1, x0), x0)
 
@@ -157,7 +158,7 @@ class Neg(Function):
         return -gy
 
 
-def neg(x):
+def neg(x: Variable | ArrayLike) -> Variable:
     """``-x``."""
     return Neg()(x)
 
@@ -206,7 +207,7 @@ class Pow(_Binary):
             raise _broadcast_error(self, x0, x1) from None
 
 
-def pow(x, c):  # noqa: A001 - the public name mirrors the operator
+def pow(x: Variable | ArrayLike, c: float) -> Variable:  # noqa: A001 - the public name mirrors the operator
     """``x ** c``; ``c`` may be a constant scalar or a Variable/array (then it gets a gradient too)."""
     if isinstance(c, Variable) or isinstance(c, np.ndarray) and c.ndim > 0:
         return Pow()(x, c)
@@ -215,7 +216,7 @@ def pow(x, c):  # noqa: A001 - the public name mirrors the operator
     return PowConst(c)(x)
 
 
-def rpow(x, c):
+def rpow(x: Variable | ArrayLike, c: Variable | ArrayLike) -> Variable:
     """``c ** x`` for a constant base ``c``."""
     return Pow()(as_variable(c, x), x)
 
@@ -233,7 +234,7 @@ class Exp(Function):
         return gy * self.outputs[0]().data
 
 
-def exp(x):
+def exp(x: Variable | ArrayLike) -> Variable:
     """Element-wise ``e ** x``."""
     return Exp()(x)
 
@@ -251,7 +252,7 @@ class Log(Function):
         return gy / self.inputs[0].data
 
 
-def log(x):
+def log(x: Variable | ArrayLike) -> Variable:
     """Element-wise natural logarithm."""
     return Log()(x)
 
@@ -269,7 +270,7 @@ class Sin(Function):
         return gy * np.cos(self.inputs[0].data)
 
 
-def sin(x):
+def sin(x: Variable | ArrayLike) -> Variable:
     """Element-wise sine of a Variable/array of any shape (float); same shape and dtype."""
     return Sin()(x)
 
@@ -284,7 +285,7 @@ class Cos(Function):
         return gy * -sin(self.inputs[0])
 
 
-def cos(x):
+def cos(x: Variable | ArrayLike) -> Variable:
     """Element-wise cosine of a Variable/array of any shape (float); same shape and dtype."""
     return Cos()(x)
 
@@ -304,7 +305,7 @@ class Tanh(Function):
         return gy * (1 - y * y)
 
 
-def tanh(x):
+def tanh(x: Variable | ArrayLike) -> Variable:
     """Element-wise hyperbolic tangent of any shape (float); same shape and dtype."""
     return Tanh()(x)
 
@@ -325,7 +326,7 @@ class Sigmoid(Function):
         return gy * y * (1 - y)
 
 
-def sigmoid(x):
+def sigmoid(x: Variable | ArrayLike) -> Variable:
     """Logistic sigmoid ``1 / (1 + exp(-x))``, stable for any ``x``."""
     return Sigmoid()(x)
 
@@ -344,7 +345,7 @@ class ReLU(Function):
         return gy * (self.inputs[0].data > 0)
 
 
-def relu(x):
+def relu(x: Variable | ArrayLike) -> Variable:
     """``max(x, 0)`` element-wise."""
     return ReLU()(x)
 
@@ -362,7 +363,7 @@ class Sqrt(Function):
         return gy * 0.5 / self.outputs[0]().data
 
 
-def sqrt(x):
+def sqrt(x: Variable | ArrayLike) -> Variable:
     """Element-wise square root of non-negative values of any shape (float); same shape and dtype."""
     return Sqrt()(x)
 
@@ -382,7 +383,7 @@ class Clip(Function):
         return gy * mask.astype(gy.dtype)
 
 
-def clip(x, x_min, x_max):
+def clip(x: Variable | ArrayLike, x_min: float | None, x_max: float | None) -> Variable:
     """Clamp ``x`` to ``[x_min, x_max]`` (``None`` leaves a side open)."""
     lo = -np.inf if x_min is None else x_min
     hi = np.inf if x_max is None else x_max
@@ -407,6 +408,6 @@ class Cast(Function):
         return gy.astype(self.inputs[0].data.dtype, copy=False)
 
 
-def cast(x, dtype):
+def cast(x: Variable | ArrayLike, dtype: DTypeLike) -> Variable:
     """``x`` as ``dtype`` (float16/32/64): a graph node, so gradients flow through the cast."""
     return Cast(dtype)(x)

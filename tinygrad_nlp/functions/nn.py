@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.core import Config, Function, Variable
 from tinygrad_nlp.functions.shape import reshape, sum_to, sum_to_array, transpose
@@ -74,7 +75,7 @@ class MatMul(Function):
         return ga.reshape(a.shape), gb.reshape(b.shape)
 
 
-def matmul(a, b):
+def matmul(a: Variable | ArrayLike, b: Variable | ArrayLike) -> Variable:
     """``a @ b``; a shape mismatch raises ``ValueError`` naming both shapes."""
     return MatMul()(a, b)
 
@@ -114,7 +115,7 @@ class Linear(Function):
         return gx, gW, sum_to_array(gy, self.inputs[2].data.shape)
 
 
-def linear(x, W, b=None):
+def linear(x: Variable | ArrayLike, W: Variable | ArrayLike, b: Variable | ArrayLike | None = None) -> Variable:
     """Affine map ``x @ W + b`` (``b`` optional), one graph node."""
     if W.ndim != 2:
         raise ValueError(f"linear: W must be 2-D (in, out), got shape {_shape_of(W)}")
@@ -140,7 +141,7 @@ class Dropout(Function):
         return gy * self.mask
 
 
-def dropout(x, ratio=0.5, rng=None):
+def dropout(x: Variable | ArrayLike, ratio: float = 0.5, rng: np.random.Generator | None = None) -> Variable:
     """Dropout while ``Config.train`` is on (see ``test_mode()``); the identity otherwise.
 
     ``rng`` is an optional ``np.random.Generator``; by default numpy's global random state is

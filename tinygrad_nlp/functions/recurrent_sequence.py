@@ -13,8 +13,9 @@ training step). Gate order i, f, g, o, as ``lstm_step`` and PyTorch.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from tinygrad_nlp.core import Function
+from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.functions.rnn import _activate_lstm_gates_, _data, _lstm_gate_grads, _vars
 
 __all__ = ["lstm_sequence", "LSTMSequence"]
@@ -88,7 +89,8 @@ class LSTMSequence(Function):
         return tuple(_Gradients(self)(g_hs, g_h, g_c))
 
 
-def lstm_sequence(xw, h, c, W_h):
+def lstm_sequence(xw: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | ArrayLike,
+                  W_h: Variable | ArrayLike) -> tuple[Variable, Variable, Variable]:
     """Run an LSTM over a whole sequence in one graph node.
 
     Args:

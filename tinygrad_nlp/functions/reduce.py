@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from tinygrad_nlp.core import Function
+from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.functions.shape import broadcast_to, reshape
 
 __all__ = ["sum", "mean", "max", "min", "Sum", "Mean", "Max", "Min"]
@@ -58,7 +59,8 @@ class Sum(Function):
         return np.broadcast_to(_expand_array(gy, shape, self.axis, self.keepdims), shape)
 
 
-def sum(x, axis=None, keepdims=False):  # noqa: A001 - mirrors numpy's name
+def sum(x: Variable | ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001 - mirrors numpy's name
+        keepdims: bool = False) -> Variable:
     """Sum over ``axis`` (an int, a tuple, or None for all)."""
     return Sum(axis, keepdims)(x)
 
@@ -83,7 +85,7 @@ class Mean(Function):
         return np.broadcast_to(_expand_array(gy, shape, self.axis, self.keepdims) * (1.0 / self.count), shape)
 
 
-def mean(x, axis=None, keepdims=False):
+def mean(x: Variable | ArrayLike, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Variable:
     """Arithmetic mean over ``axis``."""
     return Mean(axis, keepdims)(x)
 
@@ -130,11 +132,13 @@ class Min(Max):
     _reduce, _pick = staticmethod(np.min), staticmethod(np.argmin)
 
 
-def max(x, axis=None, keepdims=False):  # noqa: A001
+def max(x: Variable | ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001
+        keepdims: bool = False) -> Variable:
     """Maximum over ``axis`` (gradient routed to the arg-max)."""
     return Max(axis, keepdims)(x)
 
 
-def min(x, axis=None, keepdims=False):  # noqa: A001
+def min(x: Variable | ArrayLike, axis: int | tuple[int, ...] | None = None,  # noqa: A001
+        keepdims: bool = False) -> Variable:
     """Minimum over ``axis`` (gradient routed to the arg-min)."""
     return Min(axis, keepdims)(x)

@@ -29,6 +29,7 @@ cell twice raises ``NotImplementedError``.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.core import Function, Variable, as_variable
 
@@ -161,7 +162,8 @@ class RNNCell(Function):
         return dA @ W_x.T, dA @ W_h.T, x.T @ dA, h.T @ dA, dA.sum(axis=0)
 
 
-def rnn_cell(x, h, W_x, W_h, b):
+def rnn_cell(x: Variable | ArrayLike, h: Variable | ArrayLike, W_x: Variable | ArrayLike,
+             W_h: Variable | ArrayLike, b: Variable | ArrayLike) -> Variable:
     """One step of an Elman RNN: ``tanh(x @ W_x + h @ W_h + b)``.
 
     Args:
@@ -175,7 +177,7 @@ def rnn_cell(x, h, W_x, W_h, b):
     return RNNCell()(*_vars(x, h, W_x, W_h, b))
 
 
-def rnn_step(xw, h, W_h):
+def rnn_step(xw: Variable | ArrayLike, h: Variable | ArrayLike, W_h: Variable | ArrayLike) -> Variable:
     """``tanh(xw + h @ W_h)``: a step whose input projection ``xw = x @ W_x + b`` (N, H) was
     computed ahead for the whole sequence."""
     _check_cell("rnn_step", xw, h, None, W_h, 1)
@@ -234,7 +236,9 @@ class LSTMCell(Function):
         return dA @ W_x.T, dA @ W_h.T, gc_prev, x.T @ dA, h.T @ dA, dA.sum(axis=0)
 
 
-def lstm_cell(x, h, c, W_x, W_h, b):
+def lstm_cell(x: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | ArrayLike,
+              W_x: Variable | ArrayLike, W_h: Variable | ArrayLike,
+              b: Variable | ArrayLike) -> tuple[Variable, Variable]:
     """One LSTM step, gate blocks in PyTorch's order i, f, g, o.
 
     ``torch.nn.LSTMCell``'s ``weight_ih`` is ``W_x.T``, its ``weight_hh`` is ``W_h.T`` and its
@@ -252,7 +256,8 @@ def lstm_cell(x, h, c, W_x, W_h, b):
     return LSTMCell()(*_vars(x, h, c, W_x, W_h, b))
 
 
-def lstm_step(xw, h, c, W_h):
+def lstm_step(xw: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | ArrayLike,
+              W_h: Variable | ArrayLike) -> tuple[Variable, Variable]:
     """An LSTM step on a projected input ``xw = x @ W_x + b`` (N, 4H); returns ``(h_next, c_next)``."""
     _check_cell("lstm_step", xw, h, None, W_h, 4, c=c)
     return LSTMCell(projected=True)(*_vars(xw, h, c, W_h))
@@ -316,7 +321,8 @@ class GRUCell(Function):
         return d_xw @ W_x.T, gh, x.T @ d_xw, gW_h, d_xw.sum(axis=0), gb_h
 
 
-def gru_cell(x, h, W_x, W_h, b_x, b_h):
+def gru_cell(x: Variable | ArrayLike, h: Variable | ArrayLike, W_x: Variable | ArrayLike,
+             W_h: Variable | ArrayLike, b_x: Variable | ArrayLike, b_h: Variable | ArrayLike) -> Variable:
     """One GRU step, PyTorch's formula and block order r, z, n.
 
     ``torch.nn.GRUCell``'s weights map over as ``weight_ih.T``, ``weight_hh.T``, ``bias_ih`` and
@@ -334,7 +340,8 @@ def gru_cell(x, h, W_x, W_h, b_x, b_h):
     return GRUCell()(*_vars(x, h, W_x, W_h, b_x, b_h))
 
 
-def gru_step(xw, h, W_h, b_h):
+def gru_step(xw: Variable | ArrayLike, h: Variable | ArrayLike, W_h: Variable | ArrayLike,
+             b_h: Variable | ArrayLike) -> Variable:
     """A GRU step on a projected input ``xw = x @ W_x + b_x`` (N, 3H)."""
     N, H = _check_cell("gru_step", xw, h, None, W_h, 3)
     _check_bias("gru_step", "b_h", b_h, 3 * H)
@@ -360,7 +367,7 @@ class Unbind(Function):
         return stack(gys, axis=self.axis)
 
 
-def unbind(x, axis=1):
+def unbind(x: Variable | ArrayLike, axis: int = 1) -> list[Variable]:
     """The slices of ``x`` along ``axis`` as a list of Variables, from one graph node
     (a (N, T, D) sequence gives T Variables of shape (N, D))."""
     x = as_variable(x)

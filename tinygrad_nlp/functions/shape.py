@@ -3,7 +3,11 @@ indexing, concatenation and stacking."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.core import Function, Variable, as_variable
 from tinygrad_nlp.sparse import scatter_add_dense
@@ -15,7 +19,7 @@ __all__ = [
 ]
 
 
-def sum_to_array(x, shape):
+def sum_to_array(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Sum the ndarray ``x`` over the axes that broadcasting added to reach ``x.shape`` from ``shape``."""
     shape = tuple(shape)
     if x.shape == shape:
@@ -47,7 +51,7 @@ class Reshape(Function):
         return gy.reshape(self.inputs[0].data.shape)
 
 
-def reshape(x, shape):
+def reshape(x: Variable | ArrayLike, shape: tuple[int, ...]) -> Variable:
     """Reshape to ``shape`` (one dimension may be -1). A no-op when the shape already matches."""
     shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
     if isinstance(x, Variable) and x.data.shape == shape:
@@ -76,7 +80,7 @@ class Transpose(Function):
         return np.transpose(gy, None if self.axes is None else self._inverse())
 
 
-def transpose(x, axes=None):
+def transpose(x: Variable | ArrayLike, axes: tuple[int, ...] | list[int] | None = None) -> Variable:
     """Permute the axes of ``x`` (reverse them when ``axes`` is None)."""
     return Transpose(axes)(x)
 
@@ -100,7 +104,7 @@ class BroadcastTo(Function):
         return sum_to_array(gy, self.inputs[0].data.shape)
 
 
-def broadcast_to(x, shape):
+def broadcast_to(x: Variable | ArrayLike, shape: tuple[int, ...]) -> Variable:
     """Broadcast ``x`` to ``shape`` (a no-op when it already has it); the gradient is summed back."""
     shape = tuple(shape)
     if isinstance(x, Variable) and x.data.shape == shape:
@@ -131,7 +135,7 @@ class SumTo(Function):
         return np.broadcast_to(gy, self.inputs[0].data.shape)
 
 
-def sum_to(x, shape):
+def sum_to(x: Variable | ArrayLike, shape: tuple[int, ...]) -> Variable:
     """Sum ``x`` down to ``shape`` (the reverse of broadcasting)."""
     shape = tuple(shape)
     if isinstance(x, Variable) and x.data.shape == shape:
@@ -203,7 +207,7 @@ class GetItemGrad(Function):
         return ggx[self.index]
 
 
-def get_item(x, index):
+def get_item(x: Variable | ArrayLike, index: Any) -> Variable:
     """``x[index]``; the gradient of repeated picks is summed."""
     return GetItem(_plain_index(index))(x)
 
@@ -233,7 +237,7 @@ class Concat(Function):
         return tuple(get_item(gy, index) for index in self._slices(gy.ndim))
 
 
-def concat(xs, axis=0):
+def concat(xs: Sequence[Variable | ArrayLike], axis: int = 0) -> Variable:
     """Join a sequence of Variables/arrays along an existing ``axis``."""
     xs = list(xs)
     if not xs:
@@ -260,7 +264,7 @@ class Stack(Function):
         return tuple(get_item(gy, (slice(None),) * axis + (i,)) for i in range(len(self.inputs)))
 
 
-def stack(xs, axis=0):
+def stack(xs: Sequence[Variable | ArrayLike], axis: int = 0) -> Variable:
     """Join a sequence of same-shaped Variables/arrays along a new ``axis``."""
     xs = list(xs)
     if not xs:
