@@ -25,13 +25,23 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp import _checks
 from tinygrad_nlp.core import Config
-from tinygrad_nlp.io import (check_loaded, figure_and_axes, finish_figure, load_npz, npz_headers, save_npz,
-                             write_bytes_atomic)
+from tinygrad_nlp.io import (PathLike, check_loaded, figure_and_axes, finish_figure, load_npz, npz_headers,
+                             save_npz, write_bytes_atomic)
+
+if TYPE_CHECKING:  # for annotations only: importing train loads no model code
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from tinygrad_nlp.models import LSTMLM, Model
+    from tinygrad_nlp.optimizers import Optimizer
 
 __all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "CHECKPOINT_NAME",
            "PREFETCH_MIN_BATCH"]
@@ -94,11 +104,22 @@ class _Prefetcher:
         self._thread.join()
 
 
+class BatchSource(Protocol):
+    """What ``Trainer.fit`` takes instead of two arrays: a source that cuts its own batches."""
+
+    num_targets: int
+
+    def num_batches(self, batch_size: int) -> int: ...
+
+    def batches(self, batch_size: int, rng: np.random.Generator,
+                shuffle: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]: ...
+
+
 class ArrayBatches:
     """The batches of given ``(contexts, target)`` arrays: each epoch a permutation of the rows
     cut into consecutive batches (the data source ``Trainer.fit`` makes from two arrays)."""
 
-    def __init__(self, contexts, target):
+    def __init__(self, contexts: ArrayLike, target: ArrayLike) -> None:
         contexts = np.asarray(contexts)
         target = np.asarray(target)
         if contexts.shape[0] != target.shape[0]:
@@ -106,13 +127,14 @@ class ArrayBatches:
         self.contexts, self.target = contexts, target
 
     @property
-    def num_targets(self):
+    def num_targets(self) -> int:
         return len(self.target)
 
-    def num_batches(self, batch_size):
+    def num_batches(self, batch_size: int) -> int:
         return -(-self.num_targets // batch_size)
 
-    def batches(self, batch_size, rng, shuffle=True):
+    def batches(self, batch_size: int, rng: np.random.Generator,
+                shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         n = len(self.target)
         order = rng.permutation(n) if shuffle else np.arange(n)
         for i in range(0, n, batch_size):
@@ -145,7 +167,9 @@ class Trainer:
             exactly reproducible.
     """
 
-    def __init__(self, model, optimizer, progress=True, eval_fn=None, prefetch="auto", workers=1):
+    def __init__(self, model: Model, optimizer: Optimizer, progress: bool = True,
+                 eval_fn: Callable[[Model, int], dict[str, Any] | None] | None = None,
+                 prefetch: bool | str = "auto", workers: int = 1) -> None:
         self.workers = _checks.size("Trainer", "workers", workers)
         if not callable(model) or not hasattr(model, "named_params"):
             raise TypeError(f"Trainer: model must be a Model (a Layer returning the loss), got {type(model).__name__}")
@@ -170,13 +194,15 @@ class Trainer:
         self.targets_seen = 0
 
     @property
-    def history(self):
+    def history(self) -> dict[str, list]:
         """Per-step losses, per-epoch mean losses and evaluation results."""
         return {"loss": list(self.loss_history), "epoch_loss": list(self.epoch_loss), "eval": list(self.eval_history)}
 
     # ----- training -----
-    def fit(self, contexts, target=None, max_epoch=1, batch_size=100, shuffle=True, seed=None,
-            checkpoint_dir=None, resume=False, callback=None):
+    def fit(self, contexts: BatchSource | ArrayLike, target: ArrayLike | None = None, max_epoch: int = 1,
+            batch_size: int = 100, shuffle: bool = True, seed: int | None = None,
+            checkpoint_dir: PathLike | None = None, resume: bool = False,
+            callback: Callable[[Trainer, int, int, float], Any] | None = None) -> Trainer:
         """Train for ``max_epoch`` more epochs; with ``resume=True``, until ``max_epoch`` epochs are
         done in total (counting those in the checkpoint).
 
@@ -370,7 +396,7 @@ class Trainer:
         self.epoch_loss.append(stats["total"] / max(stats["count"], 1))
 
     # ----- checkpoints -----
-    def save_checkpoint(self, path):
+    def save_checkpoint(self, path: PathLike) -> None:
         """Atomically write weights, optimizer state, generator states and history to ``path``."""
         arrays = {f"model/{k}": p.data for k, p in self.model.named_params().items()}
         arrays.update({f"optim/{k}": v for k, v in self.optimizer.state_dict().items()})
@@ -388,7 +414,7 @@ class Trainer:
         arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
         save_npz(path, arrays)
 
-    def load_checkpoint(self, path, most_epochs=None):
+    def load_checkpoint(self, path: PathLike, most_epochs: int | None = None) -> None:
         """Restore everything [`save_checkpoint`][save_checkpoint] wrote.
 
         Everything is read and validated against the model before anything changes: a
@@ -493,11 +519,11 @@ class Trainer:
 
     # ----- reporting -----
     @property
-    def targets_per_second(self):
+    def targets_per_second(self) -> float:
         """Training throughput so far: targets (rows) trained per second of training (float)."""
         return self.targets_seen / self.seconds if self.seconds else 0.0
 
-    def plot(self, path=None, ax=None, title=None):
+    def plot(self, path: PathLike | None = None, ax: Axes | None = None, title: str | None = None) -> Figure:
         """The loss curve (per step, with a moving average) as a matplotlib Figure.
 
         Draws on ``ax`` when given (and returns its figure), else on a new Figure made without
@@ -570,7 +596,7 @@ def _progress_bar(total, desc, enabled):
 
 
 # ----- language models: truncated backpropagation through time -----
-def stream_windows(corpus, batch_size, time_size):
+def stream_windows(corpus: ArrayLike, batch_size: int, time_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The (N, T) ``(xs, ts)`` windows of one pass over ``corpus`` read as ``batch_size`` streams.
 
     Stream ``n`` reads the ``n``-th of ``batch_size`` equal slices of the corpus; each window
@@ -593,7 +619,7 @@ def stream_windows(corpus, batch_size, time_size):
     return [(xs[:, t : t + time_size], ts[:, t : t + time_size]) for t in range(0, jump, time_size)]
 
 
-def perplexity(model, corpus, batch_size=10, time_size=35):
+def perplexity(model: LSTMLM, corpus: ArrayLike, batch_size: int = 10, time_size: int = 35) -> float:
     """``exp`` of the mean next-word cross-entropy of ``model`` (an ``LSTMLM``) over ``corpus``.
 
     Reads the corpus as ``batch_size`` streams, ``time_size`` words at a time, carrying the state
@@ -639,12 +665,14 @@ class LMTrainer(Trainer):
     continues from it exactly (weights, optimizer state, learning rate, dropout generators).
     """
 
-    def __init__(self, model, optimizer, progress=True):
+    def __init__(self, model: LSTMLM, optimizer: Optimizer, progress: bool = True) -> None:
         super().__init__(model, optimizer, progress=progress)
 
-    def fit(self, corpus, max_epoch=1, batch_size=20, time_size=35, valid_corpus=None, schedule="constant",
-            decay_factor=4.0, decay_after=0, eval_batch_size=10, checkpoint_dir=None, resume=False, callback=None,
-            max_steps=None):
+    def fit(self, corpus: ArrayLike, max_epoch: int = 1, batch_size: int = 20, time_size: int = 35,
+            valid_corpus: ArrayLike | None = None, schedule: str = "constant", decay_factor: float = 4.0,
+            decay_after: int = 0, eval_batch_size: int = 10, checkpoint_dir: PathLike | None = None,
+            resume: bool = False, callback: Callable[[Trainer, int, int, float], Any] | None = None,
+            max_steps: int | None = None) -> LMTrainer:
         """Train for ``max_epoch`` more epochs (with ``resume=True``: until ``max_epoch`` in total).
 
         ``max_steps`` trains each epoch on its first windows only (a quick look at a big model).
@@ -747,11 +775,11 @@ class LMTrainer(Trainer):
         return mean
 
     @property
-    def words_per_second(self):
+    def words_per_second(self) -> float:
         """Training throughput: words (predicted positions) per second of training (float)."""
         return self.targets_per_second
 
-    def plot(self, path=None, ax=None, title=None):
+    def plot(self, path: PathLike | None = None, ax: Axes | None = None, title: str | None = None) -> Figure:
         """The per-epoch train/validation perplexity curve as a matplotlib Figure.
 
         As [`Trainer.plot`][Trainer.plot]: drawn on ``ax`` or a new pyplot-free Figure (the global backend
