@@ -33,7 +33,10 @@ def test_the_package_ships_its_type_information():
 
 ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io", "tinygrad_nlp.core",
                      "tinygrad_nlp.optimizers", "tinygrad_nlp.layers", "tinygrad_nlp.models",
-                     "tinygrad_nlp.sparse", "tinygrad_nlp.train"]
+                     "tinygrad_nlp.sparse", "tinygrad_nlp.train",
+                     *(f"tinygrad_nlp.text.{name}" for name in (
+                         "contexts", "corpora", "demo", "preprocessing", "sampler", "sequences", "stream",
+                         "subsampling", "vocab", "windows"))]
 
 
 # The functions users call; their Function classes' forward/backward are left unannotated.

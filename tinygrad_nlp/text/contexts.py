@@ -5,13 +5,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["create_contexts_target", "check_corpus"]
 
 _INT32_MAX = np.iinfo(np.int32).max
 
 
-def check_corpus(corpus, name="corpus"):
+def check_corpus(corpus: ArrayLike, name: str = "corpus") -> np.ndarray:
     """Validate a corpus of word ids and return it as a 1-D integer ndarray (no copy if possible).
 
     Raises ValueError (naming the problem and the offending value) when the array is not 1-D, is
@@ -33,7 +34,7 @@ def check_corpus(corpus, name="corpus"):
     return arr
 
 
-def create_contexts_target(corpus, window_size=1):
+def create_contexts_target(corpus: ArrayLike, window_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """The book's ``create_contexts_target``, vectorised.
 
     For every position ``i`` with ``window_size`` words on both sides, the target is

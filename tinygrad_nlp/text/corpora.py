@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 
 from tinygrad_nlp.errors import TinygradNLPError
-from tinygrad_nlp.io import BOM, atomic_write
+from tinygrad_nlp.io import BOM, PathLike, atomic_write
 from tinygrad_nlp.text.preprocessing import ids_by_first_appearance
 from tinygrad_nlp.text.stream import load_text
 
@@ -168,7 +168,8 @@ def _read_ptb_tokens(path):
     return tokens
 
 
-def load_ptb(split="train", data_dir=None, cache_dir=None, download=True):
+def load_ptb(split: str = "train", data_dir: PathLike | None = None, cache_dir: PathLike | None = None,
+             download: bool = True) -> tuple[np.ndarray, dict[str, int], dict[int, str]]:
     """Penn Treebank (Mikolov's word-level version) as the book loads it.
 
     Args:

@@ -149,7 +149,7 @@ def _compile(template):
 
 
 @functools.lru_cache(maxsize=4)
-def demo_text(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
+def demo_text(sentences: int = DEMO_SENTENCES, seed: int = DEMO_SEED) -> str:
     """The demo corpus as text: one lower-case sentence per line, tokens separated by spaces,
     each sentence ending in `` .`` (str).
 
@@ -185,7 +185,8 @@ def demo_text(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
     return "\n".join(lines) + "\n"
 
 
-def load_demo(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
+def load_demo(sentences: int = DEMO_SENTENCES, seed: int = DEMO_SEED) -> tuple[np.ndarray, dict[str, int],
+              dict[int, str]]:
     """The demo corpus as ``(corpus, word_to_id, id_to_word)``, like [`preprocess`][preprocess].
 
     corpus is a 1-D ``np.int32`` array (140,156 tokens with the defaults; sentence ends are the
@@ -194,7 +195,7 @@ def load_demo(sentences=DEMO_SENTENCES, seed=DEMO_SEED):
     return preprocess(demo_text(sentences, seed))
 
 
-def demo_group_of(word):
+def demo_group_of(word: str) -> str | None:
     """Name of the ``DEMO_GROUPS`` group holding ``word``, or None."""
     for name, words in DEMO_GROUPS.items():
         if word in words:

@@ -6,12 +6,14 @@ small examples can be checked by hand ("You say goodbye and I say hello." gives 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 __all__ = ["preprocess", "tokenize", "ids_by_first_appearance"]
 
 
-def tokenize(text, lowercase=True, split_period=True):
+def tokenize(text: str, lowercase: bool = True, split_period: bool = True) -> list[str]:
     """Split ``text`` (str) into a list of tokens the way the book does.
 
     Lower-cases (when ``lowercase``), puts spaces around every ``'.'`` so that the period is its
@@ -29,7 +31,7 @@ def tokenize(text, lowercase=True, split_period=True):
     return text.split()
 
 
-def ids_by_first_appearance(tokens):
+def ids_by_first_appearance(tokens: Iterable[str]) -> tuple[np.ndarray, dict[str, int]]:
     """Give each distinct token an id in order of first appearance.
 
     Args:
@@ -48,7 +50,7 @@ def ids_by_first_appearance(tokens):
     return corpus, word_to_id
 
 
-def preprocess(text):
+def preprocess(text: str) -> tuple[np.ndarray, dict[str, int], dict[int, str]]:
     """The book's ``preprocess``: text -> ``(corpus, word_to_id, id_to_word)``.
 
     Args:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp import backend
 from tinygrad_nlp.text.contexts import check_corpus
@@ -42,14 +43,16 @@ class UnigramSampler:
     once: give each thread its own sampler (or a lock) when drawing in parallel.
     """
 
-    def __init__(self, corpus, power=0.75, sample_size=5, exclude_target=True, seed=None):
+    def __init__(self, corpus: ArrayLike, power: float = 0.75, sample_size: int = 5, exclude_target: bool = True,
+                 seed: int | np.random.Generator | None = None) -> None:
         corpus = check_corpus(corpus)
         if corpus.size == 0:
             raise ValueError("corpus is empty; the sampler needs at least one word id")
         self._setup(np.bincount(corpus), power, sample_size, exclude_target, seed)
 
     @classmethod
-    def from_counts(cls, counts, power=0.75, sample_size=5, exclude_target=True, seed=None):
+    def from_counts(cls, counts: ArrayLike, power: float = 0.75, sample_size: int = 5, exclude_target: bool = True,
+                    seed: int | np.random.Generator | None = None) -> UnigramSampler:
         """Build from word counts (1-D array of shape (V,), non-negative, e.g. ``Vocabulary.counts``)."""
         self = cls.__new__(cls)
         self._setup(counts, power, sample_size, exclude_target, seed)
@@ -98,12 +101,12 @@ class UnigramSampler:
         self.rng = np.random.default_rng(seed)
 
     @property
-    def p(self):
+    def p(self) -> np.ndarray:
         """Sampling probabilities, read-only ``np.float64`` array of shape (V,)."""
         return self._p
 
     @property
-    def vocab_size(self):
+    def vocab_size(self) -> int:
         """Number of word ids V (``len(p)``)."""
         return self._p.shape[0]
 
@@ -118,11 +121,11 @@ class UnigramSampler:
         np.minimum(idx, self._last, out=idx)  # u is < 1, so this only guards against rounding
         return idx
 
-    def sample(self, shape):
+    def sample(self, shape: int | tuple[int, ...]) -> np.ndarray:
         """Plain draws (no exclusion): ``np.int32`` array of the given shape."""
         return self._lookup(self.rng.random(shape)).astype(np.int32)
 
-    def get_negative_sample(self, target):
+    def get_negative_sample(self, target: ArrayLike) -> np.ndarray:
         """Negative samples for a batch of targets.
 
         Args:

@@ -17,9 +17,12 @@ from __future__ import annotations
 import datetime
 import os
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from tinygrad_nlp.errors import TinygradNLPError
+from tinygrad_nlp.io import PathLike
 from tinygrad_nlp.text.vocab import Vocabulary
 
 __all__ = ["START", "addition", "dates", "load_seq", "split_seq", "parse_seq_lines", "encode_questions",
@@ -41,7 +44,7 @@ def _check_count(n, what):
     return int(n)
 
 
-def addition(n, seed=None, digits=3):
+def addition(n: int, seed: int | None = None, digits: int = 3) -> list[str]:
     """``n`` distinct addition problems ``a+b`` with operands of 1 to ``digits`` digits.
 
     Each operand draws a length uniformly from 1..digits, then that many digits (leading zeros
@@ -115,7 +118,7 @@ DATE_QUESTION_WIDTH = 29
 DATE_FIRST, DATE_LAST = datetime.date(1970, 1, 1), datetime.date(2017, 12, 31)
 
 
-def dates(n, seed=None):
+def dates(n: int, seed: int | None = None) -> list[str]:
     """``n`` dates between 1970-01-01 and 2017-12-31 written in one of ten forms -> ISO 8601.
 
     The forms are the book's four (``3/7/94``, ``mar 7, 1994``, ``march 7, 1994``,
@@ -146,7 +149,7 @@ def dates(n, seed=None):
 
 # ----- reading -----
 
-def parse_seq_lines(lines, source="<lines>"):
+def parse_seq_lines(lines: Iterable[str], source: str = "<lines>") -> tuple[list[str], list[str]]:
     """Split lines in the ``question<pad>_answer<pad>`` layout into questions and answers.
 
     The question is everything before the first ``_``; the answer is the rest, ``_`` included.
@@ -192,7 +195,7 @@ def _encode(strings, vocab):
     return ids.reshape(len(strings), width)
 
 
-def encode_questions(questions, vocab, width, reverse=False):
+def encode_questions(questions: Iterable[str], vocab: Vocabulary, width: int, reverse: bool = False) -> np.ndarray:
     """(N, width) int32 ids of questions padded with spaces to ``width`` (reversed when asked).
 
     For predicting on new text: a character outside ``vocab`` or a question longer than
@@ -212,7 +215,9 @@ def encode_questions(questions, vocab, width, reverse=False):
     return np.ascontiguousarray(x[:, ::-1]) if reverse else x
 
 
-def split_seq(lines, test_fraction=0.1, seed=1984, reverse=False, source="<lines>"):
+def split_seq(lines: Iterable[str], test_fraction: float = 0.1, seed: int | None = 1984, reverse: bool = False,
+              source: str = "<lines>",
+              ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Vocabulary]:
     """Id arrays of a task's lines, split into training and test rows.
 
     The vocabulary holds every character in order of first appearance (question, then answer,
@@ -254,7 +259,8 @@ def split_seq(lines, test_fraction=0.1, seed=1984, reverse=False, source="<lines
     return (x[:cut], t[:cut]), (x[cut:], t[cut:]), vocab
 
 
-def load_seq(path, test_fraction=0.1, seed=1984, reverse=False):
+def load_seq(path: PathLike, test_fraction: float = 0.1, seed: int | None = 1984, reverse: bool = False,
+             ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Vocabulary]:
     """Read a task file (one ``question<pad>_answer<pad>`` line each) and split it; see
     [`split_seq`][split_seq]. ``load_seq("date.txt", reverse=True)`` reproduces the book's arrays
     for its attention model (``x[:, ::-1]``)."""

@@ -23,9 +23,11 @@ import mmap
 import os
 import struct
 
+from collections.abc import Iterator
+
 import numpy as np
 
-from tinygrad_nlp.io import atomic_write
+from tinygrad_nlp.io import PathLike, atomic_write
 from tinygrad_nlp.text.vocab import Vocabulary
 
 __all__ = ["MAX_LINE_BYTES", "EOS", "TextEncoder", "read_line_blocks", "load_text", "build_id_file",
@@ -69,8 +71,9 @@ def _decode(data, path, first_line, encoding, errors, hint=_DECODE_HINT):
         ) from None
 
 
-def read_line_blocks(path, encoding="utf-8", errors="strict", max_line_bytes=MAX_LINE_BYTES,
-                     block_bytes=None, hint=_DECODE_HINT):
+def read_line_blocks(path: PathLike, encoding: str = "utf-8", errors: str = "strict",
+                     max_line_bytes: int = MAX_LINE_BYTES, block_bytes: int | None = None,
+                     hint: str = _DECODE_HINT) -> Iterator[tuple[int, str]]:
     """Yield ``(first_line_number, text)``: the file decoded in blocks of whole lines.
 
     A UTF-8 byte-order mark at the start is dropped. Raises FileNotFoundError for a missing
@@ -153,22 +156,22 @@ class TextEncoder:
     non-blank line when ``eos``); ``words`` and ``counts`` describe every word seen so far.
     """
 
-    def __init__(self, lowercase=True, eos=True):
+    def __init__(self, lowercase: bool = True, eos: bool = True) -> None:
         self.lowercase, self.eos = lowercase, eos
         self.word_to_id = {}
         self._counts = np.zeros(1024, dtype=np.int64)
 
     @property
-    def words(self):
+    def words(self) -> list[str]:
         """Distinct words seen so far, in order of first appearance (index = raw id)."""
         return list(self.word_to_id)
 
     @property
-    def counts(self):
+    def counts(self) -> np.ndarray:
         """(len(words),) int64 occurrences of each word so far."""
         return self._counts[: len(self.word_to_id)]
 
-    def encode(self, text):
+    def encode(self, text: str) -> np.ndarray:
         if self.lowercase:
             text = text.lower()
         tokens = []
@@ -193,7 +196,8 @@ class TextEncoder:
         self._counts[: len(w2i)] += np.bincount(ids, minlength=len(w2i))
         return ids
 
-    def vocabulary(self, min_count=1, max_size=None, unk="<unk>"):
+    def vocabulary(self, min_count: int = 1, max_size: int | None = None,
+                   unk: str | None = "<unk>") -> tuple[Vocabulary, np.ndarray]:
         """``(vocab, remap)``: the vocabulary [`Vocabulary.build`][Vocabulary.build] would give for the whole
         text (ids by first appearance), and the (V_seen,) int32 table from raw to final ids."""
         words = self.words
@@ -212,8 +216,9 @@ def _stream_ids(path, encoder, encoding, errors, max_line_bytes):
             yield ids
 
 
-def load_text(path, lowercase=True, encoding="utf-8", errors="strict", min_count=1, max_size=None, eos=True,
-              max_line_bytes=MAX_LINE_BYTES):
+def load_text(path: PathLike, lowercase: bool = True, encoding: str = "utf-8", errors: str = "strict",
+              min_count: int = 1, max_size: int | None = None, eos: bool = True,
+              max_line_bytes: int = MAX_LINE_BYTES) -> tuple[np.ndarray, dict[str, int], dict[int, str]]:
     """Load any plain-text corpus (one sentence per line, tokens separated by whitespace).
 
     Args:
@@ -263,8 +268,9 @@ def _npy_header(n):
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", size) + (body.ljust(size - 1) + "\n").encode("latin1")
 
 
-def build_id_file(path, out_path, lowercase=True, encoding="utf-8", errors="strict", min_count=1, max_size=None,
-                  eos=True, max_line_bytes=MAX_LINE_BYTES):
+def build_id_file(path: PathLike, out_path: PathLike, lowercase: bool = True, encoding: str = "utf-8",
+                  errors: str = "strict", min_count: int = 1, max_size: int | None = None, eos: bool = True,
+                  max_line_bytes: int = MAX_LINE_BYTES) -> tuple[Vocabulary, int]:
     """Turn a text corpus into a file of int32 word ids, streaming: memory does not grow with it.
 
     One pass reads ``path`` block by block (as [`load_text`][load_text] does, with the same vocabulary
@@ -318,7 +324,7 @@ def _drop_pages(mm, start, length):
         mm.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
-def open_id_file(path):
+def open_id_file(path: PathLike) -> np.ndarray:
     """The ids of a file written by ``build_id_file``, memory-mapped read-only (1-D int32)."""
     path = os.fspath(path)
     try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.text.contexts import check_corpus
 
 __all__ = ["subsample", "keep_probabilities"]
 
 
-def keep_probabilities(counts, t=1e-5):
+def keep_probabilities(counts: ArrayLike, t: float = 1e-5) -> np.ndarray:
     """Probability of keeping each word under word2vec.c's subsampling rule.
 
     With ``f = counts / counts.sum()`` the relative frequency, word2vec.c keeps an occurrence
@@ -49,7 +50,8 @@ def keep_probabilities(counts, t=1e-5):
     return keep
 
 
-def subsample(corpus, counts=None, t=1e-5, seed=None):
+def subsample(corpus: ArrayLike, counts: ArrayLike | None = None, t: float = 1e-5,
+              seed: int | np.random.Generator | None = None) -> np.ndarray:
     """Randomly drop occurrences of frequent words from ``corpus``.
 
     Each token of word ``w`` is kept independently with probability

@@ -6,9 +6,13 @@ import json
 import numbers
 import os
 
-import numpy as np
+from collections.abc import Iterable
+from typing import Any
 
-from tinygrad_nlp.io import write_text_atomic
+import numpy as np
+from numpy.typing import ArrayLike
+
+from tinygrad_nlp.io import PathLike, write_text_atomic
 
 __all__ = ["Vocabulary"]
 
@@ -33,7 +37,7 @@ class Vocabulary:
     Usually built with [`build`][build] from a stream of tokens.
     """
 
-    def __init__(self, words, counts=None, unk=None):
+    def __init__(self, words: Iterable[str], counts: ArrayLike | None = None, unk: str | None = None) -> None:
         words = list(words)
         for i, w in enumerate(words):
             if not isinstance(w, str):
@@ -70,7 +74,8 @@ class Vocabulary:
     # ----- construction -----
 
     @classmethod
-    def build(cls, tokens, min_count=1, max_size=None, unk="<unk>", order="first"):
+    def build(cls, tokens: Iterable[str], min_count: int = 1, max_size: int | None = None, unk: str | None = "<unk>",
+              order: str = "first") -> Vocabulary:
         """Count ``tokens`` (an iterable of str) and keep the frequent words.
 
         Args:
@@ -102,7 +107,8 @@ class Vocabulary:
         return cls.from_counts(list(counter), list(counter.values()), min_count, max_size, unk, order)
 
     @classmethod
-    def from_counts(cls, words, counts, min_count=1, max_size=None, unk="<unk>", order="first"):
+    def from_counts(cls, words: Iterable[str], counts: ArrayLike, min_count: int = 1, max_size: int | None = None,
+                    unk: str | None = "<unk>", order: str = "first") -> Vocabulary:
         """The vocabulary [`build`][build] makes, from words already counted.
 
         Args:
@@ -155,27 +161,27 @@ class Vocabulary:
     # ----- mapping -----
 
     @property
-    def word_to_id(self):
+    def word_to_id(self) -> dict[str, int]:
         """dict str -> int (do not modify)."""
         return self._word_to_id
 
     @property
-    def id_to_word(self):
+    def id_to_word(self) -> list[str]:
         """list of str, index = id (do not modify)."""
         return self._words
 
     @property
-    def counts(self):
+    def counts(self) -> np.ndarray:
         """Read-only ``np.int64`` array of shape (len(self),), aligned with ids."""
         return self._counts
 
     @property
-    def unk(self):
+    def unk(self) -> str | None:
         """The unknown-word token, or None."""
         return self._unk
 
     @property
-    def unk_id(self):
+    def unk_id(self) -> int | None:
         """Id of the unknown-word token, or None."""
         return None if self._unk is None else self._word_to_id[self._unk]
 
@@ -204,7 +210,7 @@ class Vocabulary:
         more = ", ..." if len(self) > 5 else ""
         return f"Vocabulary({len(self)} words: [{head}{more}], unk={self._unk!r})"
 
-    def encode(self, tokens):
+    def encode(self, tokens: Iterable[str]) -> np.ndarray:
         """Map an iterable of str to a 1-D ``np.int32`` array of ids.
 
         Unknown words map to ``unk_id`` if the vocabulary has an unknown-word token; otherwise
@@ -223,7 +229,7 @@ class Vocabulary:
                 raise KeyError(f"word {e.args[0]!r} is not in the vocabulary (and it has no unk token)") from None
         return np.array(ids, dtype=np.int32) if ids else np.zeros(0, dtype=np.int32)
 
-    def decode(self, ids):
+    def decode(self, ids: ArrayLike) -> list[str]:
         """Map a 1-D integer array (or list) of ids back to a list of str."""
         arr = np.asarray(ids)
         if arr.ndim > 1:
@@ -242,7 +248,7 @@ class Vocabulary:
 
     # ----- files -----
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: format tag, version, words, counts, unk."""
         return {
             "format": _FORMAT,
@@ -252,13 +258,13 @@ class Vocabulary:
             "counts": [int(c) for c in self._counts],
         }
 
-    def save(self, path):
+    def save(self, path: PathLike) -> None:
         """Write the vocabulary to ``path`` as UTF-8 JSON, atomically (never a partial file)."""
         text = json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
         write_text_atomic(path, text + "\n")
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: PathLike) -> Vocabulary:
         """Read a file written by [`save`][save], validating it.
 
         Raises FileNotFoundError if ``path`` does not exist, and ValueError naming the file and

@@ -23,7 +23,10 @@ from __future__ import annotations
 import mmap
 import numbers
 
+from collections.abc import Iterator
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = ["ContextWindows", "BLOCK_SIZE"]
 
@@ -45,7 +48,8 @@ class ContextWindows:
     targets; [`num_targets`][num_targets] is the (expected, with ``keep``) number of targets per epoch.
     """
 
-    def __init__(self, corpus, window_size, keep=None, block_size=BLOCK_SIZE):
+    def __init__(self, corpus: ArrayLike, window_size: int, keep: ArrayLike | None = None,
+                 block_size: int = BLOCK_SIZE) -> None:
         if getattr(corpus, "ndim", None) != 1:
             corpus = np.asarray(corpus)
         if corpus.ndim != 1:
@@ -67,7 +71,7 @@ class ContextWindows:
         self.offsets = np.concatenate([np.arange(-W, 0), np.arange(1, W + 1)])
 
     @property
-    def num_targets(self):
+    def num_targets(self) -> int:
         """Targets per epoch: exact without subsampling, else the expected number."""
         L, W = self.corpus.shape[0], self.window_size
         if self.keep is None:
@@ -84,7 +88,7 @@ class ContextWindows:
         self._kept = total
         return total
 
-    def num_batches(self, batch_size):
+    def num_batches(self, batch_size: int) -> int:
         """Batches per epoch at ``batch_size`` (expected, with subsampling)."""
         return -(-self.num_targets // batch_size)
 
@@ -103,7 +107,7 @@ class ContextWindows:
                 pass
         return block
 
-    def block_targets(self, a, b, rng):
+    def block_targets(self, a: int, b: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(ids, positions)``: the ids around block ``a:b`` (after subsampling) and the
         positions in them of the block's targets that have W ids on each side."""
         L, W = self.corpus.shape[0], self.window_size
@@ -118,7 +122,8 @@ class ContextWindows:
         positions = positions[(positions >= W) & (positions < ids.shape[0] - W)]
         return ids, positions
 
-    def batches(self, batch_size, rng, shuffle=True):
+    def batches(self, batch_size: int, rng: np.random.Generator,
+                shuffle: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Yield ``(contexts, target)`` batches of one epoch (the last of a block may be smaller
         when there are several blocks)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
