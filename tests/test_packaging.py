@@ -36,7 +36,8 @@ ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.i
                      "tinygrad_nlp.sparse", "tinygrad_nlp.train",
                      *(f"tinygrad_nlp.text.{name}" for name in (
                          "contexts", "corpora", "demo", "preprocessing", "sampler", "sequences", "stream",
-                         "subsampling", "vocab", "windows"))]
+                         "subsampling", "vocab", "windows")),
+                     *(f"tinygrad_nlp.seq2seq.{name}" for name in ("commands", "decoding", "evaluation", "networks"))]
 
 
 # The functions users call; their Function classes' forward/backward are left unannotated.

@@ -19,10 +19,16 @@ import io
 import json
 import os
 import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinygrad_nlp.io import read_json, write_bytes_atomic, write_text_atomic
+from tinygrad_nlp.io import PathLike, read_json, write_bytes_atomic, write_text_atomic
+
+if TYPE_CHECKING:
+    from tinygrad_nlp.seq2seq.networks import Seq2seq
+    from tinygrad_nlp.text.vocab import Vocabulary
 
 __all__ = ["DATA_SIZE", "RECIPES", "build_data", "train", "load_run", "predict_text", "add_seq2seq_parser"]
 
@@ -44,7 +50,9 @@ def _print(*args):
     print(*args, flush=True)
 
 
-def build_data(spec, reverse, data_seed=1984, size=DATA_SIZE, test_fraction=0.1):
+def build_data(spec: str, reverse: bool, data_seed: int = 1984, size: int = DATA_SIZE,
+               test_fraction: float = 0.1,
+               ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray], Vocabulary, str]:
     """``(train, test, vocab, name)`` for ``"addition"``, ``"dates"`` (generated) or a file path."""
     from tinygrad_nlp.text import sequences
 
@@ -93,9 +101,11 @@ def _decode(vocab, ids):
     return "".join(vocab.id_to_word[i] for i in ids)
 
 
-def train(data, model_kind=None, cell="lstm", reverse=None, wordvec=None, hidden=None, epochs=None,
-          batch_size=None, lr=None, clip=None, beam=5, seed=0, data_seed=1984, out="runs/seq2seq", quiet=False,
-          samples=10, size=DATA_SIZE, decay=False):
+def train(data: str, model_kind: str | None = None, cell: str = "lstm", reverse: bool | None = None,
+          wordvec: int | None = None, hidden: int | None = None, epochs: int | None = None,
+          batch_size: int | None = None, lr: float | None = None, clip: float | None = None, beam: int | None = 5,
+          seed: int = 0, data_seed: int = 1984, out: PathLike = "runs/seq2seq", quiet: bool = False,
+          samples: int = 10, size: int = DATA_SIZE, decay: bool = False) -> dict[str, Any]:
     """Train a seq2seq model on a task and write the run's files to ``out``; returns the summary."""
     from tinygrad_nlp.optimizers import Adam, LinearDecay
     from tinygrad_nlp.seq2seq import MODELS, accuracy, format_samples
@@ -188,7 +198,7 @@ def plot_answer(model, vocab, question_ids, start_id, length, reverse, path=None
     return path if path is not None else fig
 
 
-def load_run(directory):
+def load_run(directory: PathLike) -> tuple[Seq2seq, Vocabulary, dict[str, Any]]:
     """``(model, vocab, summary)`` of a training run's directory, every file checked."""
     from tinygrad_nlp.seq2seq import MODELS
     from tinygrad_nlp.text import Vocabulary
@@ -213,7 +223,8 @@ def load_run(directory):
     return model, vocab, summary
 
 
-def predict_text(directory, questions, beam=None, plot=None):
+def predict_text(directory: PathLike, questions: Iterable[str], beam: int | None = None,
+                 plot: PathLike | None = None) -> list[str]:
     """Answers (str, padding stripped) to questions in writing, by the model of a training run.
 
     ``plot``: a path for the attention heatmap of the first question (attention models only).
@@ -253,7 +264,7 @@ def cmd_seq2seq_predict(args):
     return 0
 
 
-def add_seq2seq_parser(sub):
+def add_seq2seq_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``seq2seq train`` and ``seq2seq predict`` to the ``tinygrad-nlp`` subcommands ``sub``.
 
     Both are registered with ``add_command`` and declare their flags

@@ -8,9 +8,15 @@ recording a graph and in test mode (no dropout).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.core import Variable, no_grad, test_mode
+
+if TYPE_CHECKING:
+    from tinygrad_nlp.seq2seq.networks import Seq2seq
 
 __all__ = ["greedy", "beam_search"]
 
@@ -38,7 +44,7 @@ def _prepare(model, xs, start_id, length):
     return xs, single
 
 
-def greedy(model, xs, start_id, length):
+def greedy(model: Seq2seq, xs: ArrayLike, start_id: int, length: int) -> np.ndarray:
     """The most likely symbol at each step, fed back as the next input.
 
     Args:
@@ -75,7 +81,7 @@ def _log_softmax(scores):
     return s
 
 
-def beam_search(model, xs, start_id, length, beam=5):
+def beam_search(model: Seq2seq, xs: ArrayLike, start_id: int, length: int, beam: int = 5) -> np.ndarray:
     """Keep the ``beam`` partial answers of highest total log-probability at every step.
 
     All answers have the same ``length`` (the tasks here pad answers to a fixed width), so the

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from tinygrad_nlp.seq2seq.networks import Seq2seq
+    from tinygrad_nlp.text.vocab import Vocabulary
 
 __all__ = ["predict", "accuracy", "format_samples"]
 
@@ -14,7 +21,8 @@ def _check_pair(x, t):
     return x, t
 
 
-def predict(model, x, start_id, length, beam=None, batch_size=1000):
+def predict(model: Seq2seq, x: ArrayLike, start_id: int, length: int, beam: int | None = None,
+            batch_size: int = 1000) -> np.ndarray:
     """(N, length) answers to the questions ``x``, decoded greedily (``beam=None`` or 1) or by
     beam search of width ``beam``, ``batch_size`` questions at a time."""
     x = np.asarray(x)
@@ -30,7 +38,8 @@ def predict(model, x, start_id, length, beam=None, batch_size=1000):
     return np.concatenate(parts) if parts else np.zeros((0, length), dtype=np.int64)
 
 
-def accuracy(model, x, t, beam=None, batch_size=1000, return_predictions=False):
+def accuracy(model: Seq2seq, x: ArrayLike, t: ArrayLike, beam: int | None = None, batch_size: int = 1000,
+             return_predictions: bool = False) -> float | tuple[float, np.ndarray]:
     """Share of questions whose whole answer is right (every symbol, padding included).
 
     Args:
@@ -46,7 +55,8 @@ def accuracy(model, x, t, beam=None, batch_size=1000, return_predictions=False):
     return (acc, guess) if return_predictions else acc
 
 
-def format_samples(x, t, guess, vocab, reverse=False, limit=10):
+def format_samples(x: ArrayLike, t: ArrayLike, guess: ArrayLike, vocab: Vocabulary, reverse: bool = False,
+                   limit: int = 10) -> str:
     """Text showing question, right answer and prediction for the first ``limit`` rows.
 
     Right predictions are marked ``[ok]``; wrong ones ``[XX]`` with a ``^`` under every wrong

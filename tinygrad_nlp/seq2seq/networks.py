@@ -17,12 +17,19 @@ start symbol) and is scored on predicting ``ts[:, 1:]``. Decoding without teache
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp.core import Variable
+from tinygrad_nlp.io import PathLike
 from tinygrad_nlp.layers import GRU, LSTM, RNN, Embedding, Layer, Linear
 from tinygrad_nlp.models import Model
+
+if TYPE_CHECKING:
+    from tinygrad_nlp.viz import DotGraph
 
 __all__ = ["Seq2seq", "PeekySeq2seq", "AttentionSeq2seq", "CELLS", "MODELS"]
 
@@ -160,7 +167,8 @@ class Seq2seq(Model):
 
     decoder_class = Decoder
 
-    def __init__(self, vocab_size, wordvec_size, hidden_size, cell="lstm", seed=None, dtype=np.float32):
+    def __init__(self, vocab_size: int, wordvec_size: int, hidden_size: int, cell: str = "lstm",
+                 seed: int | None = None, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("wordvec_size", wordvec_size), ("hidden_size", hidden_size)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -177,7 +185,7 @@ class Seq2seq(Model):
                 p.data = p.data.astype(dtype)
 
     # ----- the pieces decoding uses -----
-    def encode(self, xs):
+    def encode(self, xs: ArrayLike) -> tuple[Variable | tuple[Variable, Variable], Variable | None]:
         """``(state, memory)``: the decoder's initial state and what it reads at every step
         (None here, ``h`` for Peeky, the encoder states for attention)."""
         hs, state = self.encoder(xs)
@@ -186,12 +194,13 @@ class Seq2seq(Model):
     def _memory(self, hs, state):
         return None
 
-    def decode(self, ts_in, state, memory):
+    def decode(self, ts_in: ArrayLike, state: Variable | tuple[Variable, Variable],
+               memory: Variable | None) -> tuple[Variable, Variable | tuple[Variable, Variable], Variable | None]:
         """``(scores (N, Td, V), final state, attention weights (N, Td, Te) or None)``."""
         return self.decoder(ts_in, state, memory)
 
     # ----- training -----
-    def forward(self, xs, ts):
+    def forward(self, xs: ArrayLike, ts: ArrayLike) -> Variable:
         """Mean cross-entropy of predicting ``ts[:, 1:]`` from ``ts[:, :-1]`` and ``xs``."""
         xs, ts = self.check_ids(xs), self.check_ids(ts, "answers")
         if xs.ndim != 2 or ts.ndim != 2 or xs.shape[0] != ts.shape[0] or ts.shape[1] < 2:
@@ -201,7 +210,7 @@ class Seq2seq(Model):
         scores, _, _ = self.decode(ts[:, :-1], state, memory)
         return _named(F.softmax_cross_entropy(scores, ts[:, 1:]), "loss")
 
-    def check_ids(self, ids, what="questions"):
+    def check_ids(self, ids: Variable | ArrayLike, what: str = "questions") -> np.ndarray:
         """``ids`` as an integer array with every id in ``[0, vocab_size)``; ValueError otherwise."""
         ids = np.asarray(ids.data if isinstance(ids, Variable) else ids)
         if ids.dtype.kind not in "iu":
@@ -210,21 +219,21 @@ class Seq2seq(Model):
         return ids
 
     # ----- decoding -----
-    def generate(self, xs, start_id, length):
+    def generate(self, xs: ArrayLike, start_id: int, length: int) -> np.ndarray:
         """Greedy decoding: the (N, length) ids of the most likely symbol at each step, each fed
         back as the next input. A 1-D question gives a 1-D answer."""
         from tinygrad_nlp.seq2seq.decoding import greedy
 
         return greedy(self, xs, start_id, length)
 
-    def beam_search(self, xs, start_id, length, beam=5):
+    def beam_search(self, xs: ArrayLike, start_id: int, length: int, beam: int = 5) -> np.ndarray:
         """Beam search: per question, the ``length`` ids of highest total log-probability found
         keeping the ``beam`` best partial answers at each step. (N, length) ids."""
         from tinygrad_nlp.seq2seq.decoding import beam_search
 
         return beam_search(self, xs, start_id, length, beam)
 
-    def graph(self, xs, ts, verbose=True, rankdir="TB"):
+    def graph(self, xs: ArrayLike, ts: ArrayLike, verbose: bool = True, rankdir: str = "TB") -> DotGraph:
         """DOT text of the graph of one forward pass, the encoder and the decoder drawn as
         labelled clusters (the loss outside them). Use a batch of a row or two."""
         from tinygrad_nlp.viz import get_dot_graph
@@ -237,7 +246,8 @@ class Seq2seq(Model):
         return get_dot_graph(loss, verbose=verbose, rankdir=rankdir,
                              clusters=[("encoder", encoder), (f"decoder ({type(self.decoder).__name__})", [scores])])
 
-    def plot(self, xs, ts, to_file="model.svg", verbose=True, rankdir="TB"):
+    def plot(self, xs: ArrayLike, ts: ArrayLike, to_file: PathLike = "model.svg", verbose: bool = True,
+             rankdir: str = "TB") -> DotGraph:
         """Render [`graph`][graph] to ``to_file`` (svg/png/pdf/dot)."""
         from tinygrad_nlp.viz import render_dot
 
