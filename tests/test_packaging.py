@@ -32,6 +32,7 @@ def test_the_package_ships_its_type_information():
 
 
 ANNOTATED_MODULES = ["tinygrad_nlp.viz", "tinygrad_nlp.vectors", "tinygrad_nlp.io", "tinygrad_nlp.core",
+                     "tinygrad_nlp.gradcheck", "tinygrad_nlp.backend",
                      "tinygrad_nlp.optimizers", "tinygrad_nlp.layers", "tinygrad_nlp.models",
                      "tinygrad_nlp.sparse", "tinygrad_nlp.train",
                      *(f"tinygrad_nlp.text.{name}" for name in (

@@ -10,7 +10,10 @@ a plain sum would hide errors in functions whose outputs sum to a constant (soft
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from tinygrad_nlp.core import Variable, no_grad
 from tinygrad_nlp.sparse import SparseRows
@@ -22,7 +25,8 @@ def _to_array(y):
     return y.data if isinstance(y, Variable) else np.asarray(y)
 
 
-def numerical_grad(f, x, eps=1e-6, weights=None):
+def numerical_grad(f: Callable[[Variable], Variable | ArrayLike], x: Variable | ArrayLike, eps: float = 1e-6,
+                   weights: ArrayLike | None = None) -> np.ndarray:
     """Central-difference gradient of ``sum(weights * f(x))`` with respect to ``x``, in float64.
 
     Args:
@@ -114,7 +118,8 @@ def _loss_at(f, arrays, float_positions, weights):
     return float(np.sum(_to_array(y).astype(np.float64) * weights))
 
 
-def gradient_check(f, *inputs, rtol=1e-4, atol=1e-6, eps=1e-6, seed=0):
+def gradient_check(f: Callable[..., Variable | ArrayLike], *inputs: Variable | ArrayLike, rtol: float = 1e-4, atol: float = 1e-6,
+                   eps: float = 1e-6, seed: int = 0) -> bool:
     """Assert that backward through ``f(*inputs)`` matches central differences, element by element.
 
     Floating inputs are converted to float64 leaves; integer inputs (ids, labels) are passed to
@@ -156,7 +161,8 @@ def _compare(i, analytic, numeric, rtol, atol):
     )
 
 
-def directional_check(f, *inputs, n_directions=3, rtol=1e-4, atol=1e-6, eps=1e-6, seed=0):
+def directional_check(f: Callable[..., Variable | ArrayLike], *inputs: Variable | ArrayLike, n_directions: int = 3, rtol: float = 1e-4,
+                      atol: float = 1e-6, eps: float = 1e-6, seed: int = 0) -> bool:
     """Assert that the derivative of ``f`` along random directions matches finite differences.
 
     For each random unit direction ``v`` (spanning all floating inputs at once) the analytic

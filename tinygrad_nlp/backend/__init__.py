@@ -33,7 +33,7 @@ def _load(which):
     return compiled
 
 
-def available():
+def available() -> tuple[str, ...]:
     """The implementations that can run here: ``("compiled", "numpy")``, or ``("numpy",)`` without numba."""
     try:
         _load("compiled")
@@ -54,12 +54,12 @@ def _from_env():
 ops = _load(_from_env())
 
 
-def name():
+def name() -> str:
     """Which implementation ``ops`` is: "compiled" or "numpy"."""
     return ops.NAME
 
 
-def use(which):
+def use(which: str) -> str:
     """Make ``which`` ("compiled" or "numpy") the implementation; returns the previous name.
 
     Meant for tests and benchmarks that compare the two; a program chooses once, at start."""
