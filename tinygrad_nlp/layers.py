@@ -22,6 +22,7 @@ from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.functions.rnn import CarriedState
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
 from tinygrad_nlp.io import PathLike, check_loaded, load_npz, npz_headers, save_npz
+from tinygrad_nlp.sparse import Ids
 
 __all__ = ["Layer", "Linear", "Embedding", "RNN", "LSTM", "GRU", "load_npz", "save_npz"]
 
@@ -183,15 +184,15 @@ class Embedding(Layer):
         self.W = Parameter(W, name=name)
         self.sparse = sparse
 
-    def forward(self, idx: ArrayLike) -> Variable:
+    def forward(self, idx: Ids | ArrayLike) -> Variable:
         return F.embedding(self.W, idx, sparse=self.sparse)
 
-    def bag(self, idx: ArrayLike, mode: str = "mean", weights: Variable | ArrayLike | None = None) -> Variable:
+    def bag(self, idx: Ids | ArrayLike, mode: str = "mean", weights: Variable | ArrayLike | None = None) -> Variable:
         """Average (or sum) the rows named in each row of ``idx`` (N, C) -> (N, H), one node
         (optionally weighted per id, see ``F.embedding_bag``)."""
         return F.embedding_bag(self.W, idx, mode=mode, sparse=self.sparse, weights=weights)
 
-    def dot(self, h: Variable | ArrayLike, idx: ArrayLike) -> Variable:
+    def dot(self, h: Variable | ArrayLike, idx: Ids | ArrayLike) -> Variable:
         """Scores ``W[idx[n]] . h[n]`` for (N,) or (N, K) ids."""
         return F.embedding_dot(self.W, h, idx, sparse=self.sparse)
 
