@@ -26,13 +26,13 @@ SHARED = os.environ.get("TINYGRAD_NLP_SHARED_DATA", os.path.join(os.path.dirname
 
 EXPERIMENTS = {
     "book-addition": ["--data", "{seq}/addition.txt", "--model", "peeky", "--reverse", "--wordvec", "16",
-                      "--hidden", "128", "--batch-size", "128", "--epochs", "25", "--lr", "0.001", "--clip", "5"],
+                      "--hidden", "128", "--batch-size", "128", "--epochs", "25", "--lr", "0.001", "--clip-norm", "5"],
     "book-dates": ["--data", "{seq}/date.txt", "--model", "attention", "--reverse", "--wordvec", "16",
-                   "--hidden", "256", "--batch-size", "128", "--epochs", "10", "--lr", "0.001", "--clip", "5"],
+                   "--hidden", "256", "--batch-size", "128", "--epochs", "10", "--lr", "0.001", "--clip-norm", "5"],
     # Ours: attention instead of Peeky, a larger first learning rate decayed linearly to zero.
     "recipe-addition": ["--data", "{seq}/addition.txt", "--model", "attention", "--reverse", "--wordvec", "16",
                         "--hidden", "128", "--batch-size", "128", "--epochs", "25", "--lr", "0.002", "--decay",
-                        "--clip", "5"],
+                        "--clip-norm", "5"],
 }
 
 

@@ -226,6 +226,7 @@ def _broken_inputs(tmp_path, vec):
         (["lm", "evaluate", str(no_summary), "--corpus", "ptb:test", "--batch-size", "0"], 2,
          "--batch-size must be >= 1 (got 0)"),
         (["seq2seq", "train", "--data", "addition", "--lr", "-1", "--out", out], 2, "--lr must be > 0 (got -1)"),
+        (["seq2seq", "train", "--data", "addition", "--clip-norm", "0", "--out", out], 2, "--clip-norm must be > 0 (got 0)"),
         (["seq2seq", "train", "--data", str(tmp_path / "missing.txt")], 2, "--data: no such file"),
         (["seq2seq", "train", "--data", str(empty), "--out", out], 2, "empty.txt"),
         (["seq2seq", "predict", str(no_summary), "1+1"], 2, "no summary.json"),

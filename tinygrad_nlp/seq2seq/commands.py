@@ -298,7 +298,8 @@ def add_seq2seq_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--batch-size", dest="batch_size", type=count(1), default=None,
                    help="questions per step (default: 128)")
     t.add_argument("--lr", type=positive, default=None, help="Adam's learning rate (default: 0.001)")
-    t.add_argument("--clip", type=positive, default=None, help="clip gradients to this global norm (default: 5)")
+    t.add_argument("--clip-norm", dest="clip", type=positive, default=None,
+                   help="clip gradients to this global norm (default: 5)")
     t.add_argument("--decay", action="store_true", help="decay the learning rate linearly to 0.01%% of it over the run")
     t.add_argument("--beam", type=count(1), default=5, help="beam width of the final evaluation (1: greedy only)")
     t.add_argument("--seed", type=count(0), default=0, help="initial weights and shuffling")
