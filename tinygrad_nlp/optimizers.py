@@ -32,6 +32,11 @@ from tinygrad_nlp.backend.numpy_backend import all_finite as _all_finite
 from tinygrad_nlp.core import Parameter, Variable
 from tinygrad_nlp.sparse import SparseRows
 
+#: What an update rule computes on: whole arrays (numpy backend) or single elements (compiled).
+Values = np.ndarray | np.floating
+#: An update rule's hyperparameters, ``hyper(lr)``'s tuple.
+Hyper = Sequence[np.floating]
+
 
 class HasParams(Protocol):
     """What an optimizer can be set up with besides a list of Parameters: a Layer or Model."""
@@ -150,10 +155,7 @@ class Optimizer:
         return (lr,)
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            *state_and_h: np.ndarray | np.floating | Sequence[np.floating],
-    ) -> np.ndarray | np.floating | tuple[np.ndarray | np.floating, ...]:
+    def rule(w: Values, g: Values, *state_and_h: Values | Hyper) -> Values | tuple[Values, ...]:
         """``(new w, new state...)`` from weights ``w``, gradient ``g``, state and scalars ``h``."""
         raise NotImplementedError("an Optimizer subclass defines rule(w, g, *state, h)")
 
@@ -328,10 +330,7 @@ class SGD(Optimizer):
         super().__init__(lr, clip_norm, weight_decay)
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            h: Sequence[np.floating],
-    ) -> np.ndarray | np.floating:
+    def rule(w: Values, g: Values, h: Hyper) -> Values:
         return w - h[0] * g
 
 
@@ -350,10 +349,7 @@ class MomentumSGD(Optimizer):
         return lr, self.momentum
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            v: np.ndarray | np.floating, h: Sequence[np.floating],
-    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
+    def rule(w: Values, g: Values, v: Values, h: Hyper) -> tuple[Values, Values]:
         v = v * h[1] - h[0] * g
         return w + v, v
 
@@ -373,10 +369,7 @@ class AdaGrad(Optimizer):
         return lr, self.eps
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            s: np.ndarray | np.floating, h: Sequence[np.floating],
-    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
+    def rule(w: Values, g: Values, s: Values, h: Hyper) -> tuple[Values, Values]:
         s = s + g * g
         return w - h[0] * g / (np.sqrt(s) + h[1]), s
 
@@ -398,10 +391,7 @@ class RMSprop(Optimizer):
         return lr, self.alpha, 1.0 - self.alpha, self.eps
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            v: np.ndarray | np.floating, h: Sequence[np.floating],
-    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating]:
+    def rule(w: Values, g: Values, v: Values, h: Hyper) -> tuple[Values, Values]:
         v = v * h[1] + (g * g) * h[2]
         return w - h[0] * g / (np.sqrt(v) + h[3]), v
 
@@ -431,10 +421,7 @@ class Adam(Optimizer):
         return self.beta1, self.beta2, 1.0 - self.beta1, 1.0 - self.beta2, self.eps, step_size
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            m: np.ndarray | np.floating, v: np.ndarray | np.floating, h: Sequence[np.floating],
-    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating, np.ndarray | np.floating]:
+    def rule(w: Values, g: Values, m: Values, v: Values, h: Hyper) -> tuple[Values, Values, Values]:
         m = m * h[0] + g * h[2]
         v = v * h[1] + (g * g) * h[3]
         return w - (m / (np.sqrt(v) + h[4])) * h[5], m, v
@@ -454,10 +441,7 @@ class AdamW(Adam):
         return (*super().hyper(lr), 1.0 - lr * self.decoupled_decay)
 
     @staticmethod
-    def rule(
-            w: np.ndarray | np.floating, g: np.ndarray | np.floating,
-            m: np.ndarray | np.floating, v: np.ndarray | np.floating, h: Sequence[np.floating],
-    ) -> tuple[np.ndarray | np.floating, np.ndarray | np.floating, np.ndarray | np.floating]:
+    def rule(w: Values, g: Values, m: Values, v: Values, h: Hyper) -> tuple[Values, Values, Values]:
         m = m * h[0] + g * h[2]
         v = v * h[1] + (g * g) * h[3]
         return w * h[6] - (m / (np.sqrt(v) + h[4])) * h[5], m, v
