@@ -291,7 +291,10 @@ def test_exit_status_says_what_kind_of_failure_and_debug_shows_the_traceback(mon
 
 
 def test_console_script_exits_130_on_ctrl_c_without_traceback(tmp_path):
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no Ctrl-C
+    # handler; restore the one a terminal gives, so the test means the same wherever it runs.
     code = ("import signal, sys, threading, os\n"
+            "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
             "from tinygrad_nlp import cli\n"
             "threading.Timer(2.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
             "sys.exit(cli.main(['train', '--corpus', 'demo', '--epochs', '200', '--quiet', '--out', sys.argv[1]]))\n")
