@@ -1,5 +1,6 @@
-"""lstm_sequence: one node for a whole LSTM sequence, equal to a loop of lstm_step in values and
-every gradient, checked against finite differences and torch.nn.LSTM."""
+"""lstm_sequence, gru_sequence, rnn_sequence: one node for a whole time-major sequence, equal to
+a loop of the step cells in values and every gradient, checked against finite differences and
+torch.nn.LSTM / GRU / RNN, on both backend implementations of the gate primitives."""
 
 import numpy as np
 import pytest
@@ -10,72 +11,172 @@ from tinygrad_nlp.gradcheck import gradient_check
 
 rng = np.random.default_rng(3)
 
+# name -> (sequence function, step function, gate blocks, has c, has b_h)
+CELLS = {
+    "lstm": (F.lstm_sequence, F.lstm_step, 4),
+    "gru": (F.gru_sequence, F.gru_step, 3),
+    "rnn": (F.rnn_sequence, F.rnn_step, 1),
+}
 
-def inputs(N=3, T=4, H=5, dtype=np.float64):
-    return [rng.standard_normal(s).astype(dtype) * 0.7 for s in ((N, T, 4 * H), (N, H), (N, H), (H, 4 * H))]
+
+def inputs(cell, N=3, T=4, H=5, dtype=np.float64):
+    """``(xw, h[, c], W_h[, b_h])`` for ``cell``, in its sequence function's argument order."""
+    k = CELLS[cell][2]
+    shapes = [(T, N, k * H), (N, H)] + ([(N, H)] if cell == "lstm" else []) + [(H, k * H)]
+    shapes += [(k * H,)] if cell == "gru" else []
+    return [rng.standard_normal(s).astype(dtype) * 0.7 for s in shapes]
 
 
-def stepwise(xw, h, c, W_h):
+def stepwise(cell, xw, *rest):
+    """The same sequence as a loop of the step cells: ``(hs, h_T[, c_T])``."""
+    step = CELLS[cell][1]
+    if cell == "lstm":
+        h, c, W_h = rest
+        hs = []
+        for x in F.unbind(xw, axis=0):
+            h, c = step(x, h, c, W_h)
+            hs.append(h)
+        return F.stack(hs, axis=0), h, c
+    h, *weights = rest
     hs = []
-    for x in F.unbind(xw, axis=1):
-        h, c = F.lstm_step(x, h, c, W_h)
+    for x in F.unbind(xw, axis=0):
+        h = step(x, h, *weights)
         hs.append(h)
-    return F.stack(hs, axis=1), h, c
+    return F.stack(hs, axis=0), h
 
 
+@pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("T", [1, 2, 5])
-def test_gradients_against_finite_differences(T):
-    args = inputs(T=T)
-    for k in range(3):  # each output alone, so a missing output gradient is exercised too
-        gradient_check(lambda *a, k=k: F.lstm_sequence(*a)[k], *args)
-    gradient_check(lambda *a: F.concat([F.lstm_sequence(*a)[0][:, -1], F.lstm_sequence(*a)[2]], axis=1), *args)
+def test_gradients_against_finite_differences(cell, T, impl):
+    sequence = CELLS[cell][0]
+    args = inputs(cell, T=T)
+    n_out = 3 if cell == "lstm" else 2
+    for k in range(n_out):  # each output alone, so a missing output gradient is exercised too
+        gradient_check(lambda *a, k=k: sequence(*a)[k], *args)
+    gradient_check(lambda *a: F.concat([sequence(*a)[0][-1], sequence(*a)[-1]], axis=1), *args)
 
 
-def test_equals_the_per_step_cells_in_values_and_gradients():
-    args = inputs(N=4, T=6, H=8, dtype=np.float32)
-    weights = [rng.standard_normal(s).astype(np.float32) for s in ((4, 6, 8), (4, 8), (4, 8))]
+@pytest.mark.parametrize("cell", CELLS)
+def test_equals_the_per_step_cells_in_values_and_gradients(cell, impl):
+    args = inputs(cell, N=4, T=6, H=8, dtype=np.float32)
+    n_out = 3 if cell == "lstm" else 2
+    weights = [rng.standard_normal(s).astype(np.float32) for s in ((6, 4, 8), (4, 8), (4, 8))[:n_out]]
     results = []
-    for fn in (F.lstm_sequence, stepwise):
+    for fn in (CELLS[cell][0], lambda *a: stepwise(cell, *a)):
         vs = [Variable(a.copy()) for a in args]
         outs = fn(*vs)
         loss = sum(F.sum(o * w) for o, w in zip(outs, weights))
         loss.backward()
         results.append(([o.data for o in outs], [v.grad.data for v in vs]))
     (o1, g1), (o2, g2) = results
-    for a, b in zip(o1 + g1, o2 + g2):
+    for a, b in zip(o1, o2):  # the same gate primitives and products: the same forward values
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(g1, g2):  # W_h's gradient is one product here, a sum of T products there
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
-def test_matches_torch_lstm():
+def test_the_two_backends_agree(impl):
+    from tinygrad_nlp import backend
+
+    for cell in CELLS:
+        args = inputs(cell, N=5, T=7, H=6, dtype=np.float32)
+        got = []
+        for which in ("numpy", impl):
+            previous = backend.use(which)
+            try:
+                vs = [Variable(a.copy()) for a in args]
+                outs = CELLS[cell][0](*vs)
+                F.sum(sum(F.sum(o * o) for o in outs)).backward()
+                got.append([o.data for o in outs] + [v.grad.data for v in vs])
+            finally:
+                backend.use(previous)
+        for a, b in zip(*got):
+            assert b.dtype == np.float32
+            np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+def _torch_run(cell, x, W_x, W_h, b_x, b_h, h0, c0):
+    """torch.nn.LSTM/GRU/RNN (time-major) with our weights transposed in; outputs and the
+    gradients of ``sum(outputs * 1)`` for x, h0 (and c0), W_h and, for a GRU, b_h."""
     torch = pytest.importorskip("torch")
-    N, T, D, H = 2, 5, 3, 4
-    x = rng.standard_normal((N, T, D))
-    W_x, W_h, b = rng.standard_normal((D, 4 * H)), rng.standard_normal((H, 4 * H)), rng.standard_normal(4 * H)
-    h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
-    m = torch.nn.LSTM(D, H, batch_first=True).double()
+    T, N, D = x.shape
+    H = h0.shape[1]
+    module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn": torch.nn.RNN}[cell](D, H).double()
     with torch.no_grad():
-        m.weight_ih_l0.copy_(torch.tensor(W_x.T))
-        m.weight_hh_l0.copy_(torch.tensor(W_h.T))
-        m.bias_ih_l0.copy_(torch.tensor(b))
-        m.bias_hh_l0.zero_()
-    ys, (hT, cT) = m(torch.tensor(x), (torch.tensor(h0)[None], torch.tensor(c0)[None]))
-    hs, h, c = F.lstm_sequence(x @ W_x + b, h0, c0, W_h)
-    np.testing.assert_allclose(hs.data, ys.detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(h.data, hT[0].detach().numpy(), rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(c.data, cT[0].detach().numpy(), rtol=1e-10, atol=1e-12)
+        module.weight_ih_l0.copy_(torch.tensor(W_x.T))
+        module.weight_hh_l0.copy_(torch.tensor(W_h.T))
+        module.bias_ih_l0.copy_(torch.tensor(b_x))
+        module.bias_hh_l0.copy_(torch.tensor(b_h))
+    xt = torch.tensor(x, requires_grad=True)
+    h0t = torch.tensor(h0[None], requires_grad=True)
+    if cell == "lstm":
+        c0t = torch.tensor(c0[None], requires_grad=True)
+        ys, (hT, cT) = module(xt, (h0t, c0t))
+        outs = [ys, hT[0], cT[0]]
+    else:
+        ys, hT = module(xt, h0t)
+        outs = [ys, hT[0]]
+    sum(o.sum() for o in outs).backward()
+    grads = [xt.grad.numpy(), h0t.grad[0].numpy()] + ([c0t.grad[0].numpy()] if cell == "lstm" else [])
+    grads += [module.weight_hh_l0.grad.numpy().T, module.bias_hh_l0.grad.numpy()]
+    return [o.detach().numpy() for o in outs], grads
 
 
-def test_bad_shapes_and_second_derivatives():
-    xw, h, c, W = inputs()
-    with pytest.raises(ValueError, match=r"xw must have shape \(N, T >= 1, 4H\)"):
-        F.lstm_sequence(xw[:, :, :-1], h, c, W)
-    with pytest.raises(ValueError, match=r"c must have shape \(3, 5\)"):
-        F.lstm_sequence(xw, h, c[:, :4], W)
-    with pytest.raises(ValueError, match=r"W_h must have shape \(5, 20\)"):
-        F.lstm_sequence(xw, h, c, W.T)
+@pytest.mark.parametrize("cell", CELLS)
+def test_matches_torch(cell, impl):
+    T, N, D, H = 5, 2, 3, 4
+    k = CELLS[cell][2]
+    x = rng.standard_normal((T, N, D))
+    W_x, W_h = rng.standard_normal((D, k * H)) * 0.5, rng.standard_normal((H, k * H)) * 0.5
+    b_x, b_h = rng.standard_normal(k * H), rng.standard_normal(k * H)
+    h0, c0 = rng.standard_normal((N, H)), rng.standard_normal((N, H))
+    want_outs, want_grads = _torch_run(cell, x, W_x, W_h, b_x, b_h, h0, c0)
+    xv, h0v, c0v, W_hv, b_hv = Variable(x), Variable(h0), Variable(c0), Variable(W_h), Variable(b_h)
+    if cell == "gru":  # b_h stays apart: it sits inside r * (h W_hn + b_hn)
+        outs = F.gru_sequence(F.linear(xv, W_x, b_x), h0v, W_hv, b_hv)
+        leaves = [xv, h0v, W_hv, b_hv]
+    else:  # the two biases of torch are one here
+        seq = F.lstm_sequence if cell == "lstm" else F.rnn_sequence
+        states = (h0v, c0v) if cell == "lstm" else (h0v,)
+        outs = seq(F.linear(xv, W_x, b_x + b_hv), *states, W_hv)
+        leaves = [xv, *states, W_hv, b_hv]
+    sum(F.sum(o) for o in outs).backward()
+    for got, want in zip([o.data for o in outs] + [v.grad.data for v in leaves], want_outs + want_grads):
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_bad_shapes_are_one_line_errors(cell):
+    sequence, _, k = CELLS[cell]
+    name = sequence.__name__
+    xw, h, *rest = inputs(cell)
+    with pytest.raises(ValueError, match=rf"^{name}: xw must have shape \(T >= 1, N, .*\), got \(3, {5 * k}\)$"):
+        sequence(xw[0], h, *rest)
+    with pytest.raises(ValueError, match=rf"^{name}: xw must have shape"):
+        sequence(xw[:0], h, *rest)
+    with pytest.raises(ValueError, match=rf"^{name}: h must have shape \(3, 5\) for xw of shape \(4, 3, {5 * k}\), got \(3, 4\)$"):
+        sequence(xw, h[:, :4], *rest)
+    bad_W = [r[:4] if r.ndim == 2 else r for r in rest]
+    with pytest.raises(ValueError, match=rf"^{name}: W_h must have shape \(5, {5 * k}\)"):
+        sequence(xw, h, *bad_W)
+    if cell == "lstm":
+        with pytest.raises(ValueError, match=r"^lstm_sequence: c must have shape \(3, 5\)"):
+            sequence(xw, h, rest[0][:, :4], rest[1])
+    if cell == "gru":
+        with pytest.raises(ValueError, match=r"^gru_sequence: b_h must have shape \(15,\)"):
+            sequence(xw, h, rest[0], rest[1][:-1])
+    if k > 1:
+        with pytest.raises(ValueError, match=rf"^{name}: xw must have shape"):
+            sequence(xw[:, :, :-1], h, *rest)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_second_derivatives_are_refused(cell):
+    xw, *rest = inputs(cell)
     v = Variable(xw)
-    hs, _, _ = F.lstm_sequence(v, h, c, W)
+    hs = CELLS[cell][0](v, *rest)[0]
     F.sum(hs).backward(create_graph=True)
     with pytest.raises(NotImplementedError, match="differentiable once"):
         F.sum(v.grad * v.grad).backward()

@@ -33,7 +33,8 @@ from tinygrad_nlp.backend import numpy_backend as _reference
 NAME = "compiled"
 
 __all__ = ["update_rows", "gather_rows", "gather_sum", "gather_dot", "scatter_sum", "search_cdf",
-           "build_guide", "guided_search", "prefetch_row"]
+           "build_guide", "guided_search", "prefetch_row",
+           "lstm_gates", "lstm_gates_backward", "gru_gates", "gru_gates_backward", "rnn_gates", "rnn_gates_backward"]
 
 try:
     import numba as _numba
@@ -432,3 +433,9 @@ def search_cdf(cdf, keys, cache):
     if guide is None:
         guide = cache["guide"] = build_guide(cdf)
     return guided_search(cdf, guide, keys)
+
+
+# ----------------------------------------------------------------------------- recurrent gates
+lstm_gates, lstm_gates_backward = _reference.lstm_gates, _reference.lstm_gates_backward
+gru_gates, gru_gates_backward = _reference.gru_gates, _reference.gru_gates_backward
+rnn_gates, rnn_gates_backward = _reference.rnn_gates, _reference.rnn_gates_backward

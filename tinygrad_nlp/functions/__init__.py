@@ -30,4 +30,6 @@ from tinygrad_nlp.functions.rnn import (  # noqa: F401
 from tinygrad_nlp.functions.attention import (  # noqa: F401
     AttentionWeights, WeightedSum, attention, attention_weights, weighted_sum,
 )
-from tinygrad_nlp.functions.recurrent_sequence import LSTMSequence, lstm_sequence  # noqa: F401
+from tinygrad_nlp.functions.recurrent_sequence import (  # noqa: F401
+    GRUSequence, LSTMSequence, RNNSequence, gru_sequence, lstm_sequence, rnn_sequence,
+)

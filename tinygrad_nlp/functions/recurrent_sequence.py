@@ -1,13 +1,23 @@
-"""A whole LSTM sequence as one Function: ``lstm_sequence(xw, h, c, W_h) -> (hs, h_T, c_T)``.
+"""Whole recurrent sequences as single Functions: ``lstm_sequence``, ``gru_sequence``, ``rnn_sequence``.
 
-The per-step cells ([`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step]) make one graph node per time
-step, and each step's backward computes its own ``h_{t-1}^T @ dA_t`` for ``W_h``'s gradient.
-Here the time loop runs inside one node: the forward keeps every step's gates in one (T, N, 4H)
-buffer, and the backward walks the steps in reverse computing only what must be sequential
-(``dA_t`` and ``dA_t @ W_h^T``), then gets ``W_h``'s gradient for all steps from a single
-(H, T*N) @ (T*N, 4H) product. The arithmetic is the same; the matrix products are fewer and
-larger, and the graph has one node instead of T (measured 1.25x faster on the book's Peeky
-training step). Gate order i, f, g, o, as ``lstm_step`` and PyTorch.
+The per-step cells ([`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step] and its siblings) make one
+graph node per time step, and each step's backward computes its own ``h_{t-1}^T @ dA_t`` for
+``W_h``'s gradient. Here the time loop runs inside one node, which is what the recurrent layers
+run by default:
+
+* the forward keeps every step's gates and states in (T, N, ...) buffers allocated once; a step is
+  one matrix product ``h_{t-1} @ W_h`` written into its slice of the gate buffer, then one call of
+  the backend's gate primitive (``backend.ops.lstm_gates`` etc.) doing all the element-wise work
+  of the step in place;
+* the backward walks the steps in reverse doing only what must be sequential (the gate
+  primitive's backward and ``dA_t @ W_h^T``), then gets ``W_h``'s gradient for all steps from a
+  single (H, T*N) @ (T*N, kH) product.
+
+Sequences are **time-major**, (T, N, ...), as PyTorch's recurrent layers are by default: a time
+step is then a contiguous (N, ...) block, and neither the forward nor the backward copies a
+transposed array. The inputs are the projected inputs ``xw = x @ W_x + b`` of every step (gate
+blocks in PyTorch's order, as the cells). The values are those of a loop of the step cells,
+which call the same gate primitives.
 """
 
 from __future__ import annotations
@@ -15,98 +25,210 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tinygrad_nlp import backend
 from tinygrad_nlp.core import Function, Variable
-from tinygrad_nlp.functions.rnn import _activate_lstm_gates_, _data, _lstm_gate_grads, _vars
+from tinygrad_nlp.functions.rnn import _data, _vars
 
-__all__ = ["lstm_sequence", "LSTMSequence"]
+__all__ = ["lstm_sequence", "gru_sequence", "rnn_sequence", "LSTMSequence", "GRUSequence", "RNNSequence"]
 
 
 class _Gradients(Function):
-    """The backward node of an LSTMSequence: its forward computes every input gradient."""
+    """The backward node of a sequence Function: its forward computes every input gradient."""
 
     def __init__(self, sequence):
         self.sequence = sequence
 
-    def forward(self, g_hs, g_h, g_c):
-        return self.sequence._grads(g_hs, g_h, g_c)
+    def forward(self, *gys):
+        return self.sequence._grads(*gys)
 
     def backward(self, *ggs):
-        raise NotImplementedError("lstm_sequence is differentiable once: its gradient cannot be differentiated again")
+        name = type(self.sequence).__name__
+        raise NotImplementedError(f"{name} is differentiable once: its gradient cannot be differentiated again")
 
 
-class LSTMSequence(Function):
-    """LSTM over T steps of a projected input ``xw`` (N, T, 4H) from ``(h, c)`` (N, H) each.
+class _Sequence(Function):
+    """Shared by the sequence Functions: a first-order backward computed by ``_grads``."""
 
-    Outputs ``hs`` (N, T, H), the final ``h`` and the final ``c`` (N, H).
+    def backward_arrays(self, *gys):
+        return self._grads(*gys)
+
+    def backward(self, *gys):
+        return tuple(_Gradients(self)(*gys))
+
+
+class LSTMSequence(_Sequence):
+    """LSTM over T steps of a projected input ``xw`` (T, N, 4H) from ``(h, c)`` (N, H) each.
+
+    Outputs ``hs`` (T, N, H), the final ``h`` and the final ``c`` (N, H).
     """
 
     def forward(self, xw, h0, c0, W_h):
-        N, T, H4 = xw.shape
+        T, N, H4 = xw.shape
         H = H4 // 4
         gates = np.empty((T, N, H4), dtype=xw.dtype)
-        cs = np.empty((T + 1, N, H), dtype=xw.dtype)
         hs = np.empty((T + 1, N, H), dtype=xw.dtype)
+        cs = np.empty((T + 1, N, H), dtype=xw.dtype)
         tanh_c = np.empty((T, N, H), dtype=xw.dtype)
-        cs[0], hs[0] = c0, h0
+        hs[0], cs[0] = h0, c0
+        lstm_gates = backend.ops.lstm_gates
         for t in range(T):
-            a = gates[t]
-            np.matmul(hs[t], W_h, out=a)
-            a += xw[:, t]
-            i, f, g, o = _activate_lstm_gates_(a)
-            np.multiply(f, cs[t], out=cs[t + 1])
-            cs[t + 1] += i * g
-            np.tanh(cs[t + 1], out=tanh_c[t])
-            np.multiply(o, tanh_c[t], out=hs[t + 1])
+            np.matmul(hs[t], W_h, out=gates[t])
+            lstm_gates(gates[t], xw[t], cs[t], cs[t + 1], tanh_c[t], hs[t + 1])
         self.gates, self.cs, self.hs, self.tanh_c = gates, cs, hs, tanh_c
-        return np.ascontiguousarray(hs[1:].transpose(1, 0, 2)), hs[T].copy(), cs[T].copy()
+        return hs[1:], hs[T].copy(), cs[T].copy()
 
     def _grads(self, g_hs, g_h, g_c):
         gates, cs, hs, tanh_c = self.gates, self.cs, self.hs, self.tanh_c
-        W_h = self.inputs[3].data
+        W_hT = self.inputs[3].data.T
         T, N, H4 = gates.shape
-        H = H4 // 4
         dA = np.empty_like(gates)
-        dh = g_h + g_hs[:, T - 1]
-        dc = g_c.astype(gates.dtype, copy=True)
+        dh = g_h + g_hs[T - 1]
+        dc = np.array(g_c, dtype=gates.dtype)
+        backward = backend.ops.lstm_gates_backward
         for t in range(T - 1, -1, -1):
-            a = gates[t]
-            f, o = a[:, H : 2 * H], a[:, 3 * H :]
-            d, tc = dA[t], tanh_c[t]
-            # dL/dc_t: what arrives at c_t directly plus what comes through h_t = o * tanh(c_t)
-            dc += dh * o * (1 - tc * tc)
-            _lstm_gate_grads(d, a, cs[t], tc, dc, dh)
-            dc *= f
-            dh = d @ W_h.T
+            backward(gates[t], cs[t], tanh_c[t], dh, dc, dA[t])
             if t:
-                dh += g_hs[:, t - 1]
-        g_W = hs[:-1].reshape(T * N, H).T @ dA.reshape(T * N, H4)
-        return np.ascontiguousarray(dA.transpose(1, 0, 2)), dh, dc, g_W
+                np.matmul(dA[t], W_hT, out=dh)
+                dh += g_hs[t - 1]
+        g_h0 = dA[0] @ W_hT
+        g_W = hs[:-1].reshape(T * N, -1).T @ dA.reshape(T * N, H4)
+        return dA, g_h0, dc, g_W
 
-    def backward_arrays(self, g_hs, g_h, g_c):
-        return self._grads(g_hs, g_h, g_c)
 
-    def backward(self, g_hs, g_h, g_c):
-        return tuple(_Gradients(self)(g_hs, g_h, g_c))
+class GRUSequence(_Sequence):
+    """GRU over T steps of a projected input ``xw`` (T, N, 3H) (``x @ W_x + b_x``) from ``h``
+    (N, H), with recurrent weights ``W_h`` (H, 3H) and bias ``b_h`` (3H,).
+
+    Outputs ``hs`` (T, N, H) and the final ``h`` (N, H).
+    """
+
+    def forward(self, xw, h0, W_h, b_h):
+        T, N, H3 = xw.shape
+        H = H3 // 3
+        hw = np.empty((T, N, H3), dtype=xw.dtype)
+        gates = np.empty((T, N, H3), dtype=xw.dtype)
+        hs = np.empty((T + 1, N, H), dtype=xw.dtype)
+        hs[0] = h0
+        gru_gates = backend.ops.gru_gates
+        for t in range(T):
+            np.matmul(hs[t], W_h, out=hw[t])
+            gru_gates(hw[t], xw[t], b_h, hs[t], gates[t], hs[t + 1])
+        self.hw, self.gates, self.hs = hw, gates, hs
+        return hs[1:], hs[T].copy()
+
+    def _grads(self, g_hs, g_h):
+        hw, gates, hs = self.hw, self.gates, self.hs
+        W_hT = self.inputs[2].data.T
+        T, N, H3 = gates.shape
+        d_xw, d_hw = np.empty_like(gates), np.empty_like(gates)
+        dh = g_h + g_hs[T - 1]
+        dh_prev = np.empty_like(dh)
+        backward = backend.ops.gru_gates_backward
+        for t in range(T - 1, -1, -1):
+            backward(gates[t], hw[t], hs[t], dh, d_xw[t], d_hw[t], dh_prev)
+            dh_prev += d_hw[t] @ W_hT
+            dh, dh_prev = dh_prev, dh
+            if t:
+                dh += g_hs[t - 1]
+        flat = d_hw.reshape(T * N, H3)
+        return d_xw, dh, hs[:-1].reshape(T * N, -1).T @ flat, flat.sum(axis=0)
+
+
+class RNNSequence(_Sequence):
+    """Elman RNN over T steps of a projected input ``xw`` (T, N, H) from ``h`` (N, H).
+
+    Outputs ``hs`` (T, N, H) and the final ``h`` (N, H).
+    """
+
+    def forward(self, xw, h0, W_h):
+        T, N, H = xw.shape
+        hs = np.empty((T + 1, N, H), dtype=xw.dtype)
+        hs[0] = h0
+        rnn_gates = backend.ops.rnn_gates
+        for t in range(T):
+            np.matmul(hs[t], W_h, out=hs[t + 1])
+            rnn_gates(hs[t + 1], xw[t])
+        self.hs = hs
+        return hs[1:], hs[T].copy()
+
+    def _grads(self, g_hs, g_h):
+        hs = self.hs
+        W_hT = self.inputs[2].data.T
+        T, N, H = g_hs.shape
+        dA = np.empty((T, N, H), dtype=hs.dtype)
+        dh = g_h + g_hs[T - 1]
+        backward = backend.ops.rnn_gates_backward
+        for t in range(T - 1, -1, -1):
+            backward(hs[t + 1], dh, dA[t])
+            if t:
+                np.matmul(dA[t], W_hT, out=dh)
+                dh += g_hs[t - 1]
+        g_h0 = dA[0] @ W_hT
+        return dA, g_h0, hs[:-1].reshape(T * N, H).T @ dA.reshape(T * N, H)
+
+
+def _check(name, xw, blocks, states, W_h, b_h=None):
+    """Validate the shapes of a sequence call; returns (T, N, H)."""
+    xs = np.shape(_data(xw))
+    if len(xs) != 3 or xs[0] == 0 or xs[2] % blocks:
+        want = f"(T >= 1, N, {blocks}H)" if blocks > 1 else "(T >= 1, N, H)"
+        raise ValueError(f"{name}: xw must have shape {want}, got {xs}")
+    T, N, H = xs[0], xs[1], xs[2] // blocks
+    wants = [(what, v, (N, H)) for what, v in states] + [("W_h", W_h, (H, blocks * H))]
+    if b_h is not None:
+        wants.append(("b_h", b_h, (blocks * H,)))
+    for what, v, want in wants:
+        if np.shape(_data(v)) != want:
+            raise ValueError(f"{name}: {what} must have shape {want} for xw of shape {xs}, got {np.shape(_data(v))}")
+    return T, N, H
 
 
 def lstm_sequence(xw: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | ArrayLike,
                   W_h: Variable | ArrayLike) -> tuple[Variable, Variable, Variable]:
-    """Run an LSTM over a whole sequence in one graph node.
+    """Run an LSTM over a whole time-major sequence in one graph node.
 
     Args:
-        xw: (N, T, 4H) input projection ``x @ W_x + b`` of every step (gate blocks i, f, g, o).
+        xw: (T, N, 4H) input projection ``x @ W_x + b`` of every step (gate blocks i, f, g, o).
         h, c: (N, H) initial hidden and cell state.
         W_h: (H, 4H) recurrent weights.
 
     Returns:
-        ``(hs, h_T, c_T)``: (N, T, H) hidden states of every step and the final (N, H) ``h`` and
+        ``(hs, h_T, c_T)``: (T, N, H) hidden states of every step and the final (N, H) ``h`` and
         ``c`` - the values a loop of [`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step] gives.
     """
-    xs, hs_, cs_, ws = (np.shape(_data(v)) for v in (xw, h, c, W_h))
-    if len(xs) != 3 or xs[1] == 0 or xs[2] % 4:
-        raise ValueError(f"lstm_sequence: xw must have shape (N, T >= 1, 4H), got {xs}")
-    N, H = xs[0], xs[2] // 4
-    for what, shape, want in (("h", hs_, (N, H)), ("c", cs_, (N, H)), ("W_h", ws, (H, 4 * H))):
-        if shape != want:
-            raise ValueError(f"lstm_sequence: {what} must have shape {want} for xw of shape {xs}, got {shape}")
+    _check("lstm_sequence", xw, 4, (("h", h), ("c", c)), W_h)
     return tuple(LSTMSequence()(*_vars(xw, h, c, W_h)))
+
+
+def gru_sequence(xw: Variable | ArrayLike, h: Variable | ArrayLike, W_h: Variable | ArrayLike,
+                 b_h: Variable | ArrayLike) -> tuple[Variable, Variable]:
+    """Run a GRU over a whole time-major sequence in one graph node.
+
+    Args:
+        xw: (T, N, 3H) input projection ``x @ W_x + b_x`` of every step (blocks r, z, n).
+        h: (N, H) initial hidden state.
+        W_h: (H, 3H) recurrent weights. b_h: (3H,) recurrent bias (inside ``r * (h W_hn + b_hn)``).
+
+    Returns:
+        ``(hs, h_T)``: (T, N, H) hidden states of every step and the final (N, H) ``h`` - the
+        values a loop of [`gru_step`][tinygrad_nlp.functions.rnn.gru_step] gives.
+    """
+    _check("gru_sequence", xw, 3, (("h", h),), W_h, b_h)
+    return tuple(GRUSequence()(*_vars(xw, h, W_h, b_h)))
+
+
+def rnn_sequence(xw: Variable | ArrayLike, h: Variable | ArrayLike,
+                 W_h: Variable | ArrayLike) -> tuple[Variable, Variable]:
+    """Run an Elman RNN over a whole time-major sequence in one graph node.
+
+    Args:
+        xw: (T, N, H) input projection ``x @ W_x + b`` of every step.
+        h: (N, H) initial hidden state.
+        W_h: (H, H) recurrent weights.
+
+    Returns:
+        ``(hs, h_T)``: (T, N, H) hidden states of every step and the final (N, H) ``h`` - the
+        values a loop of [`rnn_step`][tinygrad_nlp.functions.rnn.rnn_step] gives.
+    """
+    _check("rnn_sequence", xw, 1, (("h", h),), W_h)
+    return tuple(RNNSequence()(*_vars(xw, h, W_h)))

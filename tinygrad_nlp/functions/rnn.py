@@ -31,6 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tinygrad_nlp import backend
 from tinygrad_nlp.core import Function, Variable, as_variable
 
 __all__ = [
@@ -45,38 +46,6 @@ class CarriedState(Variable):
     diagrams draw it as the cut)."""
 
     __slots__ = ()
-
-
-def _sigmoid_(a):
-    """Logistic sigmoid in place, as ``0.5 * tanh(a / 2) + 0.5`` (no overflow for any ``a``)."""
-    a *= 0.5
-    np.tanh(a, out=a)
-    a *= 0.5
-    a += 0.5
-    return a
-
-
-def _activate_lstm_gates_(a):
-    """LSTM gate pre-activations (N, 4H) -> the gates ``i, f, g, o`` (sigmoid, sigmoid, tanh,
-    sigmoid), in place; returns the four (N, H) views."""
-    H = a.shape[1] // 4
-    _sigmoid_(a[:, : 2 * H])
-    np.tanh(a[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
-    _sigmoid_(a[:, 3 * H :])
-    return a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
-
-
-def _lstm_gate_grads(out, gates, c, tanh_c, dc, dh):
-    """Write into ``out`` (N, 4H) the gradient at the gate pre-activations of one LSTM step, from
-    its activated ``gates`` (N, 4H), previous cell ``c``, ``tanh(c_next)``, dL/dc_next ``dc``
-    (already holding what flows through ``h_next``) and dL/dh_next ``dh``, each (N, H)."""
-    H = tanh_c.shape[1]
-    i, f, g, o = gates[:, :H], gates[:, H : 2 * H], gates[:, 2 * H : 3 * H], gates[:, 3 * H :]
-    out[:, :H] = dc * g * i * (1 - i)
-    out[:, H : 2 * H] = dc * c * f * (1 - f)
-    out[:, 2 * H : 3 * H] = dc * i * (1 - g * g)
-    out[:, 3 * H :] = dh * tanh_c * o * (1 - o)
-    return out
 
 
 def _data(x):
@@ -137,14 +106,12 @@ class RNNCell(Function):
     def forward(self, *xs):
         if self.projected:
             xw, h, W_h = xs
-            a = h @ W_h
-            a += xw
         else:
             x, h, W_x, W_h, b = xs
-            a = x @ W_x
-            a += h @ W_h
-            a += b
-        np.tanh(a, out=a)
+            xw = x @ W_x
+            xw += b
+        a = h @ W_h
+        backend.ops.rnn_gates(a, xw)
         self.h_next = a
         return a
 
@@ -153,8 +120,8 @@ class RNNCell(Function):
 
     def _grads(self, gy):
         ins = [v.data for v in self.inputs]
-        h_next = self.h_next
-        dA = gy * (1 - h_next * h_next)
+        dA = np.empty_like(self.h_next)
+        backend.ops.rnn_gates_backward(self.h_next, gy, dA)
         if self.projected:
             xw, h, W_h = ins
             return dA, dA @ W_h.T, h.T @ dA
@@ -199,18 +166,13 @@ class LSTMCell(Function):
     def forward(self, *xs):
         if self.projected:
             xw, h, c, W_h = xs
-            a = h @ W_h
-            a += xw
         else:
             x, h, c, W_x, W_h, b = xs
-            a = x @ W_x
-            a += h @ W_h
-            a += b
-        i, f, g, o = _activate_lstm_gates_(a)
-        c_next = f * c
-        c_next += i * g
-        tanh_c = np.tanh(c_next)
-        h_next = o * tanh_c
+            xw = x @ W_x
+            xw += b
+        a = h @ W_h
+        c_next, tanh_c, h_next = (np.empty_like(a, shape=c.shape) for _ in range(3))
+        backend.ops.lstm_gates(a, xw, c, c_next, tanh_c, h_next)
         self.gates, self.tanh_c = a, tanh_c
         return h_next, c_next
 
@@ -218,22 +180,15 @@ class LSTMCell(Function):
         return tuple(_FirstOrder(self)(gh, gc))
 
     def _grads(self, gh, gc):
-        a, tanh_c = self.gates, self.tanh_c
-        H = tanh_c.shape[1]
-        f, o = a[:, H : 2 * H], a[:, 3 * H :]
-        c = self.inputs[2].data
-        # dL/dc' collects the gradient arriving at c' and the one through h' = o * tanh(c').
-        dc = gh * o
-        dc *= 1 - tanh_c * tanh_c
-        dc += gc
-        dA = _lstm_gate_grads(np.empty_like(a), a, c, tanh_c, dc, gh)
-        gc_prev = dc * f
         ins = [v.data for v in self.inputs]
+        dA = np.empty_like(self.gates)
+        dc = np.array(gc, dtype=dA.dtype)  # leaves holding dL/dc_prev
+        backend.ops.lstm_gates_backward(self.gates, ins[2], self.tanh_c, gh, dc, dA)
         if self.projected:
             xw, h, c, W_h = ins
-            return dA, dA @ W_h.T, gc_prev, h.T @ dA
+            return dA, dA @ W_h.T, dc, h.T @ dA
         x, h, c, W_x, W_h, b = ins
-        return dA @ W_x.T, dA @ W_h.T, gc_prev, x.T @ dA, h.T @ dA, dA.sum(axis=0)
+        return dA @ W_x.T, dA @ W_h.T, dc, x.T @ dA, h.T @ dA, dA.sum(axis=0)
 
 
 def lstm_cell(x: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | ArrayLike,
@@ -277,47 +232,26 @@ class GRUCell(Function):
             x, h, W_x, W_h, b_x, b_h = xs
             xw = x @ W_x
             xw += b_x
-        H = h.shape[1]
         hw = h @ W_h
-        hw += b_h
-        rz = xw[:, : 2 * H] + hw[:, : 2 * H]
-        _sigmoid_(rz)
-        r, z = rz[:, :H], rz[:, H:]
-        n = r * hw[:, 2 * H :]
-        n += xw[:, 2 * H :]
-        np.tanh(n, out=n)
-        h_next = h - n
-        h_next *= z
-        h_next += n  # (1 - z) * n + z * h
-        self.rz, self.n, self.hn = rz, n, hw[:, 2 * H :]
+        gates, h_next = np.empty_like(hw), np.empty_like(hw, shape=h.shape)
+        backend.ops.gru_gates(hw, xw, b_h, h, gates, h_next)
+        self.gates, self.hw = gates, hw
         return h_next
 
     def backward(self, gy):
         return tuple(_FirstOrder(self)(gy))
 
     def _grads(self, gy):
-        rz, n, hn = self.rz, self.n, self.hn
-        H = n.shape[1]
-        r, z = rz[:, :H], rz[:, H:]
         ins = [v.data for v in self.inputs]
         h = ins[1]
-        dn = gy * (1 - z)
-        dn *= 1 - n * n  # now dL/d(pre-activation of n)
-        d_xw = np.empty_like(rz, shape=(rz.shape[0], 3 * H))
-        d_xw[:, :H] = dn * hn * r * (1 - r)
-        d_xw[:, H : 2 * H] = gy * (h - n) * z * (1 - z)
-        d_xw[:, 2 * H :] = dn
-        d_hw = d_xw.copy()
-        d_hw[:, 2 * H :] *= r
-        if self.projected:
-            xw, h, W_h, b_h = ins
-        else:
-            x, h, W_x, W_h, b_x, b_h = ins
-        gh = d_hw @ W_h.T
-        gh += gy * z
+        d_xw, d_hw, gh = np.empty_like(self.gates), np.empty_like(self.gates), np.empty_like(h)
+        backend.ops.gru_gates_backward(self.gates, self.hw, h, gy, d_xw, d_hw, gh)
+        W_h = ins[2] if self.projected else ins[3]
+        gh += d_hw @ W_h.T
         gW_h, gb_h = h.T @ d_hw, d_hw.sum(axis=0)
         if self.projected:
             return d_xw, gh, gW_h, gb_h
+        x, W_x = ins[0], ins[2]
         return d_xw @ W_x.T, gh, x.T @ d_xw, gW_h, d_xw.sum(axis=0), gb_h
 
 
