@@ -216,6 +216,7 @@ digraph bptt {
 
 
 def lm_images(out):
+    from tinygrad_nlp import unrolled
     from tinygrad_nlp.models import LSTMLM
     from tinygrad_nlp.viz import recurrent_dot
 
@@ -223,7 +224,8 @@ def lm_images(out):
     model = LSTMLM(12, 4, 4, seed=0)
     ids = np.arange(6).reshape(2, 3)
     model(ids, ids + 1)  # window 1; window 2 starts from its cut state
-    loss = model(ids + 3, ids + 4)
+    with unrolled():  # one cell node per time step, drawn as clusters
+        loss = model(ids + 3, ids + 4)
     recurrent_dot(loss, verbose=False).save(os.path.join(out, "model_lstmlm.svg"))
 
 

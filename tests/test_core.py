@@ -384,7 +384,7 @@ def test_config_is_per_thread():
         assert Config.enable_backprop is False
     assert seen["other"] is True and Config.enable_backprop is True
     settings = Config.settings()
-    assert settings == {"enable_backprop": True, "train": True, "anomaly": False}
+    assert settings == {"enable_backprop": True, "train": True, "anomaly": False, "unrolled": False}
 
 
 # ----- habits from numpy and PyTorch -----

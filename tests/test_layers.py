@@ -260,6 +260,75 @@ def test_recurrent_layer_rejects_bad_input_and_state():
         RNN(3, 4, dropout=1.0)
 
 
+def _window_results(cls, unrolled_mode, stateful):
+    """Two windows of a two-layer layer with dropout, from the same seeds: the outputs, the last
+    states, and the gradients of the inputs and every weight after the second window."""
+    from contextlib import nullcontext
+
+    from tinygrad_nlp import unrolled
+
+    rng = np.random.default_rng(7)
+    layer = cls(3, 5, num_layers=2, dropout=0.3, stateful=stateful, rng=11)
+    xs = [Variable(rng.normal(size=(2, 4, 3)).astype(np.float32)) for _ in range(2)]
+    w = rng.normal(size=(2, 4, 5)).astype(np.float32)
+    outs = []
+    with unrolled() if unrolled_mode else nullcontext():
+        for x in xs:  # the second window continues the first: carried (stateful) or passed live
+            ys = layer(x) if stateful or not outs else layer(x, state=layer.state)
+            outs.append(ys.data.copy())
+        (ys * w).sum().backward()
+    states = [v.data for s in layer.state for v in (s if isinstance(s, tuple) else (s,))]
+    grads = [x.grad.data for x in xs if x.grad is not None] + [p.grad.data for p in layer.params()]
+    nodes = {type(f).__name__ for f in _creators(ys)}
+    return outs, states, grads, nodes
+
+
+def _creators(v):
+    seen, stack = [], [v.creator]
+    while stack:
+        f = stack.pop()
+        if f is None or any(f is g for g in seen):
+            continue
+        seen.append(f)
+        stack.extend(x.creator for x in f.inputs)
+    return seen
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_unrolled_mode_gives_the_values_and_gradients_of_the_sequence_node(cls, stateful, impl):
+    seq_outs, seq_states, seq_grads, seq_nodes = _window_results(cls, False, stateful)
+    unr_outs, unr_states, unr_grads, unr_nodes = _window_results(cls, True, stateful)
+    name = cls.__name__
+    assert f"{name}Sequence" in seq_nodes and f"{name}Cell" not in seq_nodes
+    assert f"{name}Cell" in unr_nodes and f"{name}Sequence" not in unr_nodes
+    # the same gate primitives on the same products: the forward values are equal bit for bit
+    for a, b in zip(seq_outs + seq_states, unr_outs + unr_states):
+        np.testing.assert_array_equal(a, b)
+    # a stateful layer cuts the graph between windows: only the second window's input has a
+    # gradient; a live state passed on lets it reach the first window's input too
+    n_params = len(list(cls(3, 5, num_layers=2).params()))
+    assert len(seq_grads) == len(unr_grads) == n_params + (1 if stateful else 2)
+    for a, b in zip(seq_grads, unr_grads):  # W_h's gradient: one product against a sum of T
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", RECURRENT)
+def test_a_constant_input_equals_joining_it_to_every_step(cls):
+    rng = np.random.default_rng(8)
+    N, T, C, D, H = 3, 4, 2, 3, 5
+    layer = cls(C + D, H, num_layers=2, rng=1, dtype=np.float64)
+    xs, constant = rng.normal(size=(N, T, D)), rng.normal(size=(N, C))
+    joined = np.concatenate([np.broadcast_to(constant[:, None], (N, T, C)), xs], axis=2)
+    np.testing.assert_allclose(layer(xs, constant=constant).data, layer(joined).data, rtol=1e-12, atol=1e-13)
+    assert gradient_check(lambda c: layer(xs, constant=c), constant)
+    with pytest.raises(ValueError, match=r"input must have shape \(N, T, 3\) \(input_size 5 minus the constant's 2\)"):
+        layer(joined, constant=constant)
+    with pytest.raises(ValueError, match=r"constant must have shape \(N, C\) with N = 3 rows"):
+        layer(xs, constant=constant[:2])
+
+
 def test_dropout_acts_between_layers_in_training_only():
     xs = np.random.default_rng(1).normal(size=(4, 3, 5)).astype(np.float32)
     plain = LSTM(5, 8, num_layers=2, rng=0)

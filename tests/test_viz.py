@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tinygrad_nlp.functions as F
-from tinygrad_nlp import Parameter, Variable, viz
+from tinygrad_nlp import Parameter, Variable, unrolled, viz
 
 
 def small_graph():
@@ -295,7 +295,8 @@ def test_recurrent_graph_has_one_cluster_per_step_shared_weights_once_and_the_cu
     model = LSTMLM(20, 4, 4, seed=0)
     ids = np.arange(6).reshape(2, 3)
     model(ids, ids)  # an earlier window: the next one starts from its carried, cut state
-    text = viz.recurrent_dot(model(ids, ids))
+    with unrolled():
+        text = viz.recurrent_dot(model(ids, ids))
     assert sorted(re.findall(r"subgraph cluster_t(\d+)", text)) == ["0", "1", "2"]
     for t in range(3):
         body = text.split(f"subgraph cluster_t{t} {{")[1].split("}")[0]
@@ -306,7 +307,11 @@ def test_recurrent_graph_has_one_cluster_per_step_shared_weights_once_and_the_cu
     assert text.count("carried from the previous window") == 2  # h and c
     assert "graph cut: truncated BPTT" in text and text.count("cut -> ") == 2
     fresh = LSTMLM(20, 4, 4, seed=0)
-    assert "cut ->" not in viz.recurrent_dot(fresh(ids, ids))  # the first window starts from zeros
+    with unrolled():
+        assert "cut ->" not in viz.recurrent_dot(fresh(ids, ids))  # the first window starts from zeros
+    # Built outside unrolled(), each layer's window is one sequence node: no steps to draw.
+    with pytest.raises(ValueError, match=r"LSTMSequence.*inside tinygrad_nlp.unrolled\(\)"):
+        viz.recurrent_dot(fresh(ids, ids))
 
 
 _CONCURRENT_RENDERS = """

@@ -21,6 +21,7 @@ from tinygrad_nlp.core import (  # noqa: F401
     detect_anomaly,
     no_grad,
     test_mode,
+    unrolled,
     using_config,
 )
 from tinygrad_nlp.errors import TinygradNLPError  # noqa: F401

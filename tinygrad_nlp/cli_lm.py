@@ -103,6 +103,7 @@ def _optimizer(kind, lr, clip_norm):
 def render_lm_graph(model, path, steps=3):
     """Draw ``model`` unrolled over ``steps`` words of a 2-stream batch, after one earlier window
     (so the cut state is visible), to ``path``; returns the path written."""
+    from tinygrad_nlp.core import unrolled
     from tinygrad_nlp.viz import recurrent_dot
 
     rng = np.random.default_rng(0)
@@ -110,7 +111,8 @@ def render_lm_graph(model, path, steps=3):
     try:
         model.reset_state()
         model(rng.integers(0, model.vocab_size, (2, steps)), rng.integers(0, model.vocab_size, (2, steps)))
-        loss = model(rng.integers(0, model.vocab_size, (2, steps)), rng.integers(0, model.vocab_size, (2, steps)))
+        with unrolled():
+            loss = model(rng.integers(0, model.vocab_size, (2, steps)), rng.integers(0, model.vocab_size, (2, steps)))
         graph = recurrent_dot(loss)
     finally:
         model.rnn.state = saved

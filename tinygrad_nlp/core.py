@@ -30,6 +30,7 @@ __all__ = [
     "using_config",
     "no_grad",
     "test_mode",
+    "unrolled",
     "detect_anomaly",
     "Variable",
     "Parameter",
@@ -46,6 +47,8 @@ class _Config(threading.local):
     ``train``: training-time behaviour such as dropout (off inside ``test_mode()``).
     ``anomaly``: check every forward and backward result for NaN/inf and name the
     Function that produced it (see ``detect_anomaly()``); costs a scan of each array.
+    ``unrolled``: recurrent layers build one cell node per time step instead of one node for the
+    whole sequence (see ``unrolled()``): the same values, drawn one cluster per step.
 
     Per thread, as PyTorch's grad mode is: a backward pass turns ``enable_backprop`` off while it
     runs, and a thread building its own graph at that moment (the Trainer's training threads)
@@ -55,10 +58,12 @@ class _Config(threading.local):
     enable_backprop = True
     train = True
     anomaly = False
+    unrolled = False
 
     def settings(self) -> dict[str, bool]:
         """This thread's switches as a dict (to hand them to a thread started for the same work)."""
-        return {"enable_backprop": self.enable_backprop, "train": self.train, "anomaly": self.anomaly}
+        return {"enable_backprop": self.enable_backprop, "train": self.train, "anomaly": self.anomaly,
+                "unrolled": self.unrolled}
 
     def apply(self, settings: dict[str, bool]) -> None:
         """Set this thread's switches from [`settings`][settings] of another thread."""
@@ -72,8 +77,8 @@ Config = _Config()
 @contextlib.contextmanager
 def using_config(name: str, value: bool) -> Iterator[None]:
     """Temporarily set ``Config.<name>`` to ``value`` inside a ``with`` block."""
-    if name not in ("enable_backprop", "train", "anomaly"):
-        raise AttributeError(f"Config has no setting {name!r}; known: enable_backprop, train, anomaly")
+    if name not in ("enable_backprop", "train", "anomaly", "unrolled"):
+        raise AttributeError(f"Config has no setting {name!r}; known: enable_backprop, train, anomaly, unrolled")
     old = getattr(Config, name)
     setattr(Config, name, value)
     try:
@@ -93,6 +98,13 @@ def test_mode() -> contextlib.AbstractContextManager[None]:
 
 
 test_mode.__test__ = False  # not a test, though pytest would collect it by its name
+
+
+def unrolled() -> contextlib.AbstractContextManager[None]:
+    """Build recurrent layers one cell node per time step inside the block (for graph diagrams,
+    [`recurrent_dot`][tinygrad_nlp.viz.recurrent_dot]); outside it a layer's whole sequence is one
+    node. Both give the same values and gradients."""
+    return using_config("unrolled", True)
 
 
 def detect_anomaly() -> contextlib.AbstractContextManager[None]:

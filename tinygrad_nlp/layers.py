@@ -18,8 +18,9 @@ from numpy.typing import ArrayLike, DTypeLike
 
 import tinygrad_nlp.functions as F
 from tinygrad_nlp import _checks
-from tinygrad_nlp.core import Parameter, Variable
+from tinygrad_nlp.core import Config, Parameter, Variable
 from tinygrad_nlp.functions.rnn import CarriedState
+from tinygrad_nlp.functions.recurrent_sequence import GRUSequence, LSTMSequence, RNNSequence
 from tinygrad_nlp.functions.rnn import GRUCell as GRUCellFn, LSTMCell as LSTMCellFn, RNNCell as RNNCellFn
 from tinygrad_nlp.io import PathLike, check_loaded, load_npz, npz_headers, save_npz
 from tinygrad_nlp.sparse import Ids
@@ -228,46 +229,76 @@ class _CellWeights(Layer):
             self.b_h = Parameter(np.asarray(b_h, dtype=dtype), name="b_h")
         self.input_size, self.hidden_size = D, H
 
-    def run(self, xs: Variable, state: Variable | tuple[Variable, Variable] | None,
-            layer: int = 0) -> tuple[Variable, Variable | tuple[Variable, Variable]]:
-        """Run over a (N, T, D) Variable from ``state`` (None: zeros); returns ``(ys, last state)``.
+    def project(self, xs: Variable, constant: Variable | None = None) -> Variable:
+        """The input projection ``xs W_x + b`` of every step, (T, N, kH), one matrix product.
 
-        The input projection ``xs W_x + b`` of all N*T positions is one matrix product; the
-        time loop then runs one fused step Function per position (tagged with its ``time_step``
-        and ``layer`` for graph diagrams).
+        ``constant`` (N, C) is an input joined in front of every step's input (the first C rows
+        of ``W_x`` read it): its share ``constant W_x[:C] + b`` is the same at every step, so it
+        is computed once and broadcast over the T steps instead of being projected T times.
         """
-        N, T, _ = xs.shape
-        layer_label = getattr(self, "layer_label", "")
-        steps = F.unbind(F.linear(xs, self.W_x, self.b), axis=1)
+        if constant is None:
+            return F.linear(xs, self.W_x, self.b)
+        C = constant.shape[1]
+        per_sequence = F.linear(constant, self.W_x[:C], self.b)
+        return F.linear(xs, self.W_x[C:]) + F.reshape(per_sequence, (1,) + per_sequence.shape)
+
+    def run(self, xs: Variable, state: Variable | tuple[Variable, Variable] | None, layer: int = 0,
+            constant: Variable | None = None) -> tuple[Variable, Variable | tuple[Variable, Variable]]:
+        """Run over a time-major (T, N, D) Variable from ``state`` (None: zeros); returns
+        ``(ys (T, N, H), last state)``.
+
+        The input projection of all T*N positions is one matrix product (see ``project``). The
+        time loop is then one sequence Function (``F.lstm_sequence`` etc.), or, inside
+        ``tinygrad_nlp.unrolled()``, one step Function per time step tagged with its
+        ``time_step`` and ``layer`` for graph diagrams; both give the same values.
+        """
+        xw = self.project(xs, constant)
         if state is None:
-            zeros = np.zeros((N, self.hidden_size), dtype=self.W_h.dtype)
+            zeros = np.zeros((xs.shape[1], self.hidden_size), dtype=self.W_h.dtype)
             state = (Variable(zeros), Variable(zeros)) if self.has_state_c else Variable(zeros)
+        if not Config.unrolled:
+            hs, state = self.sequence(xw, state)
+            self._label(hs.creator)
+            return hs, state
         hs = []
-        for t, xw in enumerate(steps):
-            state = self.step(xw, state)
+        for t, step in enumerate(F.unbind(xw, axis=0)):
+            state = self.step(step, state)
             h = state[0] if self.has_state_c else state
             if h.creator is not None:
                 h.creator.time_step, h.creator.layer = t, layer
-                if layer_label:
-                    h.creator.label = f"{type(h.creator).__name__} {layer_label}"
+                self._label(h.creator)
             hs.append(h)
-        return F.stack(hs, axis=1), state
+        return F.stack(hs, axis=0), state
+
+    def _label(self, node):
+        """Name the layer on its nodes when there are several (graph diagrams)."""
+        layer_label = getattr(self, "layer_label", "")
+        if layer_label and node is not None:
+            node.label = f"{type(node).__name__} {layer_label}"
 
 
 class RNNCellWeights(_CellWeights):
-    """One Elman RNN layer's weights and step (``F.rnn_step``)."""
+    """One Elman RNN layer's weights; a sequence (``F.rnn_sequence``) or a step (``F.rnn_step``)."""
 
     blocks = 1
+
+    def sequence(self, xw: Variable, h: Variable) -> tuple[Variable, Variable]:
+        return RNNSequence()(xw, h, self.W_h)
 
     def step(self, xw: Variable, h: Variable) -> Variable:
         return RNNCellFn(projected=True)(xw, h, self.W_h)
 
 
 class LSTMCellWeights(_CellWeights):
-    """One LSTM layer's weights (gate blocks i, f, g, o) and step (``F.lstm_step``)."""
+    """One LSTM layer's weights (gate blocks i, f, g, o); a sequence (``F.lstm_sequence``) or a
+    step (``F.lstm_step``)."""
 
     blocks = 4
     has_state_c = True
+
+    def sequence(self, xw: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, tuple[Variable, Variable]]:
+        hs, h, c = LSTMSequence()(xw, state[0], state[1], self.W_h)
+        return hs, (h, c)
 
     def step(self, xw: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, Variable]:
         h, c = state
@@ -275,9 +306,13 @@ class LSTMCellWeights(_CellWeights):
 
 
 class GRUCellWeights(_CellWeights):
-    """One GRU layer's weights (blocks r, z, n; ``b`` is ``b_x``) and step (``F.gru_step``)."""
+    """One GRU layer's weights (blocks r, z, n; ``b`` is ``b_x``); a sequence
+    (``F.gru_sequence``) or a step (``F.gru_step``)."""
 
     blocks = 3
+
+    def sequence(self, xw: Variable, h: Variable) -> tuple[Variable, Variable]:
+        return GRUSequence()(xw, h, self.W_h, self.b_h)
 
     def step(self, xw: Variable, h: Variable) -> Variable:
         return GRUCellFn(projected=True)(xw, h, self.W_h, self.b_h)
@@ -342,27 +377,43 @@ class _Recurrent(Layer):
 
     def forward(self, xs: Variable | ArrayLike,
                 state: Variable | tuple[Variable, Variable] | list[Variable | tuple[Variable, Variable]] | None = None,
-                ) -> Variable:
+                constant: Variable | ArrayLike | None = None) -> Variable:
+        """``ys`` (N, T, H) for inputs ``xs`` (N, T, D); see the class docstring.
+
+        ``constant`` (N, C), when given, is joined in front of the input of every step of the
+        first layer, which then reads ``[constant, x_t]`` (``input_size`` is C + D): a sequence
+        that sees the same vector at every step (a Peeky decoder's encoder state) without it
+        being repeated T times or projected T times.
+        """
         xs = xs if isinstance(xs, Variable) else Variable(np.asarray(xs))
         name = type(self).__name__
-        if xs.ndim != 3 or xs.shape[2] != self.input_size:
-            raise ValueError(f"{name}: input must have shape (N, T, {self.input_size}), got {xs.shape}")
+        C = 0
+        if constant is not None:
+            constant = constant if isinstance(constant, Variable) else Variable(np.asarray(constant))
+            if constant.ndim != 2 or constant.shape[0] != xs.shape[0] or not 0 < constant.shape[1] < self.input_size:
+                raise ValueError(f"{name}: constant must have shape (N, C) with N = {xs.shape[0]} rows like the input "
+                                 f"and 0 < C < input_size = {self.input_size}, got {constant.shape}")
+            C = constant.shape[1]
+        if xs.ndim != 3 or xs.shape[2] != self.input_size - C:
+            joined = f" (input_size {self.input_size} minus the constant's {C})" if C else ""
+            raise ValueError(f"{name}: input must have shape (N, T, {self.input_size - C}){joined}, got {xs.shape}")
         if xs.shape[1] == 0:
             raise ValueError(f"{name}: input has no time steps (shape {xs.shape})")
         if state is None and self.stateful:
             state = self.state
         states = self._check_state(state, xs.shape[0])
         new_state = []
+        xs = F.transpose(xs, (1, 0, 2))  # time-major inside: a step is one contiguous (N, D) block
         for layer, cell in enumerate(self.cells):
             if layer and self.dropout:
                 xs = F.dropout(xs, self.dropout, rng=self.rng)
-            xs, last = cell.run(xs, states[layer], layer)
+            xs, last = cell.run(xs, states[layer], layer, constant if layer == 0 else None)
             new_state.append(last)
         if self.stateful:
             new_state = [tuple(_detached(v, n) for v, n in zip(s, ("h", "c"))) if isinstance(s, tuple)
                          else _detached(s, "h") for s in new_state]
         self.state = new_state
-        return xs
+        return F.transpose(xs, (1, 0, 2))
 
     def _check_state(self, state, N):
         """Per-layer list of states (None entries for zeros), shapes checked."""

@@ -462,6 +462,9 @@ def recurrent_dot(output: Outputs, verbose: bool = True, rankdir: str = "TB",
                   show_constants: bool = True) -> DotGraph:
     """The graph of a recurrent model's window as a [`DotGraph`][DotGraph], unrolled readably.
 
+    Build ``output`` inside [`tinygrad_nlp.unrolled()`][tinygrad_nlp.core.unrolled], so that the
+    recurrent layers make one cell node per time step (outside it a layer's window is one
+    sequence node, and this raises ``ValueError`` saying so).
     Every time step is a cluster ("t = 0", "t = 1", ...) holding that step's cell Functions (one
     per layer) and their outputs; the weights are shared nodes drawn once, outside the clusters,
     with an edge into every step. A state carried over from the previous window
@@ -475,6 +478,13 @@ def recurrent_dot(output: Outputs, verbose: bool = True, rankdir: str = "TB",
         raise ValueError(f"rankdir must be one of TB, BT, LR, RL; got {rankdir!r}")
     graph = collect_graph(output)
     step_of = _time_clusters(graph)
+    if not step_of:
+        from tinygrad_nlp.functions.recurrent_sequence import _Sequence
+
+        whole = sorted({type(n).__name__ for n in graph.nodes if isinstance(n, _Sequence)})
+        if whole:
+            raise ValueError(f"recurrent_dot: the graph runs each sequence as one node ({', '.join(whole)}); "
+                             "build it inside tinygrad_nlp.unrolled() to draw one cluster per time step")
     hidden = {i for i, n in enumerate(graph.nodes) if not show_constants and isinstance(n, _Constant)}
     lines = ["digraph g {", f"  rankdir={rankdir};", "  compound=true;", '  node [fontname="Helvetica", fontsize=11];']
 

@@ -50,33 +50,6 @@ def _flatten(x):
     return [x]
 
 
-def run_recurrent(rnn, xs, state, xw=None):
-    """``(hs, final state)`` of a one-layer recurrent layer over (N, T, D) inputs ``xs``.
-
-    ``xw`` is the input projection ``xs @ W_x + b`` when the caller computed it (Peeky). An LSTM
-    runs as one [`lstm_sequence`][tinygrad_nlp.functions.recurrent_sequence.lstm_sequence] node (the same values as the
-    layer's per-step cells, with fewer and larger matrix products); other cells run step by step.
-    """
-    cell = rnn.cells[0]
-    if xw is None and not isinstance(rnn, LSTM):
-        hs = rnn(xs, state=state)
-        return hs, rnn.state[0]
-    if xw is None:
-        xw = F.linear(xs, cell.W_x, cell.b)
-    N = xw.shape[0]
-    if state is None:
-        zeros = np.zeros((N, rnn.hidden_size), dtype=cell.W_h.dtype)
-        state = (Variable(zeros), Variable(zeros.copy())) if isinstance(rnn, LSTM) else Variable(zeros)
-    if isinstance(rnn, LSTM):
-        hs, h, c = F.lstm_sequence(xw, state[0], state[1], cell.W_h)
-        return hs, (h, c)
-    hs = []
-    for step in F.unbind(xw, axis=1):
-        state = cell.step(step, state)
-        hs.append(state)
-    return F.stack(hs, axis=1), state
-
-
 class Encoder(Layer):
     """Embedding + recurrent layer: ids (N, Te) -> states (N, Te, H) and the final state."""
 
@@ -86,8 +59,8 @@ class Encoder(Layer):
         self.rnn = CELLS[cell](wordvec_size, hidden_size, rng=rng)
 
     def forward(self, xs):
-        hs, state = run_recurrent(self.rnn, _named(self.embed(xs), "enc_embed"), None)
-        return _named(hs, "hs_enc"), state
+        hs = self.rnn(_named(self.embed(xs), "enc_embed"))
+        return _named(hs, "hs_enc"), self.rnn.state[0]
 
 
 class Decoder(Layer):
@@ -106,17 +79,16 @@ class Decoder(Layer):
 
     def forward(self, ts_in, state, memory):
         """``(scores (N, Td, V), final state, attention weights or None)``."""
-        hs, state = run_recurrent(self.rnn, _named(self.embed(ts_in), "dec_embed"), state)
-        return _named(self.affine(_named(hs, "hs_dec")), "scores"), state, None
+        hs = self.rnn(_named(self.embed(ts_in), "dec_embed"), state)
+        return _named(self.affine(_named(hs, "hs_dec")), "scores"), self.rnn.state[0], None
 
 
 class PeekyDecoder(Decoder):
     """The encoder's final ``h`` (``memory``) joins the input and the output of every step.
 
-    The recurrent layer's input is ``[h, embed(t)]``, but its input projection is computed as
-    ``embed(t) @ W_x[H:] + (h @ W_x[:H] + b)``: the second term is the same at every step, so it
-    is computed once per sequence instead of once per step (a quarter of a step's arithmetic at
-    the book's sizes). The layer's weights then run on that projection.
+    The recurrent layer reads ``[h, embed(t)]`` at every step, given as its ``constant`` input:
+    the layer projects ``h`` once per sequence rather than once per step (a quarter of a step's
+    arithmetic at the book's sizes).
     """
 
     def __init__(self, vocab_size, wordvec_size, hidden_size, cell, rng):
@@ -126,15 +98,10 @@ class PeekyDecoder(Decoder):
     def forward(self, ts_in, state, memory):
         N, T = ts_in.shape
         h = memory
-        H = h.shape[1]
-        cell = self.rnn.cells[0]
-        per_step = F.linear(self.embed(ts_in), cell.W_x[H:])
-        per_sequence = F.reshape(F.linear(h, cell.W_x[:H], cell.b), (N, 1, per_step.shape[2]))
-        hs, state = run_recurrent(self.rnn, None, state, xw=per_step + per_sequence)
-        hs = _named(hs, "hs_dec")
-        peek = F.broadcast_to(F.reshape(h, (N, 1, H)), (N, T, H))
+        hs = _named(self.rnn(self.embed(ts_in), state, constant=h), "hs_dec")
+        peek = F.broadcast_to(F.reshape(h, (N, 1, h.shape[1])), (N, T, h.shape[1]))
         scores = self.affine(F.concat([peek, hs], axis=2))
-        return _named(scores, "scores"), state, None
+        return _named(scores, "scores"), self.rnn.state[0], None
 
 
 class AttentionDecoder(Decoder):
@@ -145,8 +112,8 @@ class AttentionDecoder(Decoder):
         super().__init__(vocab_size, wordvec_size, hidden_size, cell, rng, extra_out=hidden_size)
 
     def forward(self, ts_in, state, memory):
-        hs, state = run_recurrent(self.rnn, self.embed(ts_in), state)
-        hs = _named(hs, "hs_dec")
+        hs = _named(self.rnn(self.embed(ts_in), state), "hs_dec")
+        state = self.rnn.state[0]
         context, weights = F.attention(memory, hs)
         scores = self.affine(F.concat([_named(context, "context"), hs], axis=2))
         return _named(scores, "scores"), state, _named(weights, "attention")
