@@ -10,7 +10,8 @@ Two tasks at the book's settings, Adam with gradients clipped to norm 5, batch 1
 
 Each round times ``--steps`` training steps (forward, backward, clipping, update) of every
 implementation on the same batches, alternating, and keeps each one's best round: ratios of one
-run survive a busy machine. The epoch time is the time per step times the book's 351 steps
+run survive a busy machine. A last row times only the model's matrix products in numpy: the
+floor that no implementation on this BLAS goes below. The epoch time is the time per step times the book's 351 steps
 (45,000 questions, batch 128). The book's code (``oreilly-japan/deep-learning-from-scratch-2``,
 MIT) is not part of this project: pass a checkout of it with ``--book`` (skipped without one).
 BLAS and PyTorch use ``--threads`` threads (default 1: on a shared 2-core machine several BLAS
@@ -134,6 +135,38 @@ def pytorch(task, V):
     return step
 
 
+def matmul_floor(task, V, Te, Td):
+    """A step doing only the matrix products of the model's forward and backward, in numpy.
+
+    What no implementation on this BLAS can go below: every product of the encoder and decoder
+    LSTMs (input projections, one (N, H) x (H, 4H) product per step forward and one per step
+    backward, the recurrent weight gradient), the output layer and, for attention, the scores
+    and weighted sums. No gates, no softmax, no optimizer.
+    """
+    rng = np.random.default_rng(0)
+    D, H, N = task["wordvec"], task["hidden"], BATCH
+    peeky = task["model"] is PeekySeq2seq
+    shapes = []
+
+    def layer(m, k, n):  # forward x @ W, backward g @ W^T and x^T @ g
+        shapes.extend([(m, k, n), (m, n, k), (k, m, n)])
+
+    for T, d in ((Te, D), (Td, D + H if peeky else D)):
+        layer(N * T, d, 4 * H)
+        shapes.extend([(N, H, 4 * H)] * T + [(N, 4 * H, H)] * T + [(H, N * T, 4 * H)])
+    layer(N * Td, 2 * H, V)
+    pairs = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32)) for m, k, n in shapes]
+    if not peeky:  # scores hs_dec @ hs_enc^T and weights @ hs_enc, each with two backward products
+        a, b = rng.random((N, Td, H), dtype=np.float32), rng.random((N, H, Te), dtype=np.float32)
+        w, e = rng.random((N, Td, Te), dtype=np.float32), rng.random((N, Te, H), dtype=np.float32)
+        pairs += [(a, b), (w, e), (a.transpose(0, 2, 1), w), (w, e), (a, b), (w.transpose(0, 2, 1), a)]
+
+    def step(x, t):
+        for p, q in pairs:
+            np.matmul(p, q)
+    return step
+
+
 def run(name):
     task = TASKS[name]
     (x, t), _, vocab = load_seq(os.path.join(DATA, task["file"]), reverse=True)
@@ -144,6 +177,7 @@ def run(name):
         impls["book"] = book(task, V)
     if not args.no_torch:
         impls["PyTorch"] = pytorch(task, V)
+    impls["matrix products only"] = matmul_floor(task, V, x.shape[1], t.shape[1] - 1)
     batches = [(x[i * BATCH:(i + 1) * BATCH], t[i * BATCH:(i + 1) * BATCH]) for i in range(args.steps)]
     for step in impls.values():  # warm up (first-call costs, numba compilation)
         for b in batches[:3]:
