@@ -14,7 +14,6 @@ matrix that streams through the gradient once (10-20x faster on 100,000 rows).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as _sp
 from numpy.typing import ArrayLike
 
 from tinygrad_nlp import _threads, backend
@@ -138,6 +137,8 @@ def sparse_matmul(layout: str, shape: tuple[int, int], indptr: ArrayLike, indice
     (shape[1], H) array. A convenience over scipy's sparse matrices; the embedding Functions
     use the backend's gather and scatter primitives instead.
     """
+    import scipy.sparse as _sp  # here, not at import: a third of the package's import time
+
     cls = _sp.csc_matrix if layout == "csc" else _sp.csr_matrix
     return np.asarray(cls((data, indices, indptr), shape=shape) @ np.ascontiguousarray(X))
 

@@ -8,7 +8,6 @@ when numba is missing or ``TINYGRAD_NLP_JIT=0``, and for inputs a compiled loop 
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as _sp
 
 NAME = "numpy"
 
@@ -63,6 +62,8 @@ def gather_rows(table, ids):
 def _by_group(ids, weights, group, shape):
     """The sparse matrix with ``group`` consecutive entries per row: row n holds ids
     ``ids[n*group:(n+1)*group]`` with entries ``weights``, ``shape`` (n, num_columns)."""
+    import scipy.sparse as _sp  # here, not at import: the compiled backend never needs scipy
+
     ids = np.ascontiguousarray(ids).ravel()
     indptr = np.arange(0, ids.size + 1, group, dtype=np.int64)
     return _sp.csr_matrix((np.ascontiguousarray(weights).ravel(), ids.astype(np.int64, copy=False), indptr),
