@@ -236,6 +236,27 @@ def test_two_workers_train_shared_weights_and_count_every_step():
     assert state["in_embed.W/m"].shape == model.in_embed.W.data.shape and np.abs(state["in_embed.W/m"]).sum() > 0
 
 
+def test_workers_update_in_their_own_threads_without_the_pool(monkeypatch):
+    # Each worker keeps a core busy: its optimizer updates must not queue behind the other
+    # worker's on the shared pool (a single pool thread on two cores).
+    from tinygrad_nlp import _threads, optimizers
+
+    corpus, contexts, target = data(N=1000)
+    model = CBOW(40, 8, 2, corpus, seed=0)
+    opt = Adam(lr=0.05).setup(model)
+    old = _threads.num_threads()
+    _threads.set_num_threads(2)
+    monkeypatch.setattr(optimizers, "PARALLEL_MIN_ELEMENTS", 0)  # every update asks for the pool
+    monkeypatch.setattr(_threads, "pool", lambda: pytest.fail("a worker handed work to the pool"))
+    try:
+        Trainer(model, opt, progress=False, workers=2).fit(contexts, target, max_epoch=1, batch_size=50, seed=0)
+        with pytest.raises(pytest.fail.Exception):  # one worker does use the pool
+            Trainer(model, opt, progress=False, workers=1).fit(contexts, target, max_epoch=1, batch_size=50, seed=0)
+    finally:
+        _threads.set_num_threads(old)
+    assert opt.step > 0
+
+
 def test_an_error_in_one_worker_stops_every_thread():
     corpus, contexts, target = data(N=2000)
     model = CBOW(40, 8, 2, corpus, seed=0)

@@ -9,11 +9,14 @@ the number of threads; 1 turns the parallel paths off.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "pool", "run_parallel"]
+__all__ = ["num_threads", "set_num_threads", "pool", "run_parallel", "serial"]
 
 
 def _default_threads():
@@ -28,6 +31,7 @@ def _default_threads():
 
 _num_threads = _default_threads()
 _pool = None
+_local = threading.local()
 
 
 def num_threads():
@@ -61,7 +65,7 @@ def run_parallel(tasks):
     The first task runs in the calling thread. Exceptions propagate to the caller.
     """
     tasks = list(tasks)
-    if len(tasks) <= 1 or _num_threads < 2:
+    if len(tasks) <= 1 or _num_threads < 2 or getattr(_local, "serial", False):
         return [t() for t in tasks]
     ex = pool()
     err = np.geterr()  # numpy's error settings are per thread: carry the caller's over
@@ -73,3 +77,17 @@ def run_parallel(tasks):
     futures = [ex.submit(with_errstate, t) for t in tasks[1:]]
     first = tasks[0]()
     return [first] + [f.result() for f in futures]
+
+
+@contextmanager
+def serial() -> Iterator[None]:
+    """Within the block, ``run_parallel`` in this thread runs every task itself.
+
+    For threads that already keep a core busy each (the Trainer's Hogwild workers): handing
+    half of a step to the pool would only queue it behind the other workers' halves."""
+    previous = getattr(_local, "serial", False)
+    _local.serial = True
+    try:
+        yield
+    finally:
+        _local.serial = previous

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tinygrad_nlp import _checks
+from tinygrad_nlp import _checks, _threads
 from tinygrad_nlp.core import Config
 from tinygrad_nlp.io import (PathLike, check_loaded, figure_and_axes, finish_figure, load_npz, npz_headers,
                              save_npz, write_bytes_atomic)
@@ -347,27 +347,28 @@ class Trainer:
         def work(model, optimizer):
             Config.apply(settings)
             try:
-                for c, t, extra in source:
-                    if stop.is_set():
-                        return
-                    with lock:  # one step number per update, in the order they start
-                        optimizer.step = shared.step
-                        shared.step += 1
-                        step = stats["count"] + 1 + len(errors)
-                    value = self._step(model, optimizer, c, t, extra, epoch, step)
-                    with lock:
-                        self.loss_history.append(value)
-                        stats["total"] += value
-                        stats["count"] += 1
-                        stats["seen"] += len(t)
-                        if callback is not None:
-                            callback(self, epoch, stats["count"], value)
-                        if bar is not None:
-                            bar.update(1)
-                            now = time.perf_counter()
-                            bar.set_postfix_str(f"loss={stats['total'] / stats['count']:.4f} "
-                                                f"targets/s={stats['seen'] / max(now - t0, 1e-9):,.0f}",
-                                                refresh=False)
+                with _threads.serial():  # the other workers keep the other cores busy
+                    for c, t, extra in source:
+                        if stop.is_set():
+                            return
+                        with lock:  # one step number per update, in the order they start
+                            optimizer.step = shared.step
+                            shared.step += 1
+                            step = stats["count"] + 1 + len(errors)
+                        value = self._step(model, optimizer, c, t, extra, epoch, step)
+                        with lock:
+                            self.loss_history.append(value)
+                            stats["total"] += value
+                            stats["count"] += 1
+                            stats["seen"] += len(t)
+                            if callback is not None:
+                                callback(self, epoch, stats["count"], value)
+                            if bar is not None:
+                                bar.update(1)
+                                now = time.perf_counter()
+                                bar.set_postfix_str(f"loss={stats['total'] / stats['count']:.4f} "
+                                                    f"targets/s={stats['seen'] / max(now - t0, 1e-9):,.0f}",
+                                                    refresh=False)
             except BaseException as err:  # stop every thread, re-raised by the caller
                 with lock:
                     errors.append(err)
