@@ -44,6 +44,7 @@ import numpy as np
 from tinygrad_nlp.cli_args import (PROG, UsageError, _HelpFormatter, _Parser, add_command, corpus_spec, count,
                                    existing_dir, existing_file, fraction, non_negative, output_dir, output_file,
                                    positive, text_encoding)
+from tinygrad_nlp.cli_plot import LossPlotter
 
 __all__ = ["main", "build_parser", "add_command", "UsageError", "RECIPES", "count", "positive", "non_negative",
            "fraction", "text_encoding", "existing_file", "existing_dir", "output_file", "close_words"]
@@ -284,13 +285,18 @@ def check_train(args):
 
 
 def cmd_train(args):
+    recipe = _recipe(args)
+    t_start = time.perf_counter()
+    with LossPlotter() as plotter:  # imports matplotlib in a helper process while the corpus is read
+        return _train(args, recipe, t_start, plotter)
+
+
+def _train(args, recipe, t_start, plotter):
     from tinygrad_nlp import text
     from tinygrad_nlp.io import FileSet, to_json, write_text_atomic
     from tinygrad_nlp.train import Trainer
     from tinygrad_nlp.vectors import WordVectors
 
-    recipe = _recipe(args)
-    t_start = time.perf_counter()
     out = args.out
     window = recipe["window"]
     if args.corpus == "demo" or args.corpus.startswith("ptb"):
@@ -334,12 +340,13 @@ def cmd_train(args):
             setup_seconds = time.perf_counter() - t_start
             trainer.fit(data, max_epoch=recipe["epochs"], batch_size=recipe["batch_size"], seed=args.seed,
                         checkpoint_dir=out if args.checkpoint else None, resume=args.resume)
-            vectors = WordVectors.from_ids(model.word_vecs, i2w)
+            plotter.draw(trainer.loss_history, files.path("loss.png"), f"{type(model).__name__} on {name}")
+            vectors = WordVectors.from_ids(model.word_vecs, i2w)  # written while the helper draws
             vectors.save_word2vec_format(files.path("vectors.txt"))
             model.save_weights(files.path("weights.npz"))
             save_vocab(files.path("vocab.json"), words, counts)
             try:
-                trainer.plot(files.path("loss.png"), title=f"{type(model).__name__} on {name}")
+                plotter.finish()
                 loss_path = os.path.join(out, "loss.png")
             except ImportError as err:
                 _print(f"note: {err}")

@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # for annotations only: importing train loads no model code
     from tinygrad_nlp.models import LSTMLM, Model
     from tinygrad_nlp.optimizers import Optimizer
 
-__all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "CHECKPOINT_NAME",
+__all__ = ["Trainer", "ArrayBatches", "LMTrainer", "perplexity", "stream_windows", "plot_losses", "CHECKPOINT_NAME",
            "PREFETCH_MIN_BATCH"]
 
 CHECKPOINT_NAME = "checkpoint.npz"
@@ -532,21 +532,28 @@ class Trainer:
         the returned Figure inline. Saved (png, svg or pdf by extension, atomically) only when
         ``path`` is given. Needs matplotlib (``pip install "tinygrad_nlp[plot]"``).
         """
-        fig, ax = figure_and_axes(ax)
-        losses = np.asarray(self.loss_history, dtype=np.float64)
-        if losses.size == 0:
-            raise ValueError("there is no loss history to plot yet: call fit() first")
-        ax.plot(np.arange(1, losses.size + 1), losses, lw=0.6, alpha=0.45, label="loss per step")
-        window = max(1, losses.size // 50)
-        if window > 1:
-            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-            ax.plot(np.arange(window, losses.size + 1), smooth, lw=1.8, label=f"moving average ({window} steps)")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-        ax.set_title(title or f"{type(self.model).__name__} training loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        return finish_figure(fig, path)
+        return plot_losses(self.loss_history, path, ax, title or f"{type(self.model).__name__} training loss")
+
+
+def plot_losses(losses: ArrayLike, path: PathLike | None = None, ax: Axes | None = None,
+                title: str = "training loss") -> Figure:
+    """The loss curve of [`Trainer.plot`][Trainer.plot] from a sequence of per-step losses: each step, and
+    a moving average over a fiftieth of the run. Drawn and saved as ``Trainer.plot`` does."""
+    fig, ax = figure_and_axes(ax)
+    losses = np.asarray(losses, dtype=np.float64)
+    if losses.size == 0:
+        raise ValueError("there is no loss history to plot yet: call fit() first")
+    ax.plot(np.arange(1, losses.size + 1), losses, lw=0.6, alpha=0.45, label="loss per step")
+    window = max(1, losses.size // 50)
+    if window > 1:
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(window, losses.size + 1), smooth, lw=1.8, label=f"moving average ({window} steps)")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return finish_figure(fig, path)
 
 
 def _model_record(model):
