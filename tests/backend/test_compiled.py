@@ -389,3 +389,98 @@ def test_sampler_draws_the_same_negatives_with_and_without_the_jit():
     np.testing.assert_array_equal(draws[True][0], draws[False][0])
     np.testing.assert_array_equal(draws[True][1], draws[False][1])
     assert not np.any(draws[True][0] == target[:, None])
+
+
+# ----- recurrent gate primitives -----
+from tinygrad_nlp.backend import numpy_backend  # noqa: E402
+
+
+def _gate_arrays(kind, N, H, dtype, seed=0):
+    """Inputs of one gate primitive, in its argument order (outputs as empty buffers)."""
+    rng = np.random.default_rng(seed)
+    r = lambda *shape: (rng.standard_normal(shape) * 2).astype(dtype)  # noqa: E731
+    e = lambda *shape: np.empty(shape, dtype)  # noqa: E731
+    return {
+        "lstm_gates": lambda: [r(N, 4 * H), r(N, 4 * H), r(N, H), e(N, H), e(N, H), e(N, H)],
+        "gru_gates": lambda: [r(N, 3 * H), r(N, 3 * H), r(3 * H), r(N, H), e(N, 3 * H), e(N, H)],
+        "rnn_gates": lambda: [r(N, H), r(N, H)],
+    }[kind]()
+
+
+def _forward(module, kind, args):
+    args = [a.copy() for a in args]
+    getattr(module, kind)(*args)
+    return args
+
+
+def _backward_args(kind, fwd, rng, dtype):
+    """Inputs of the backward primitive from a forward's results, outputs as empty buffers."""
+    r = lambda shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
+    if kind == "lstm_gates":
+        a, _, c_prev, _, tanh_c, _ = fwd
+        return [a, c_prev, tanh_c, r(c_prev.shape), r(c_prev.shape), np.empty_like(a)]
+    if kind == "gru_gates":
+        hw, _, _, h_prev, gates, _ = fwd
+        return [gates, hw, h_prev, r(h_prev.shape), np.empty_like(gates), np.empty_like(gates), np.empty_like(h_prev)]
+    a, _ = fwd
+    return [a, r(a.shape), np.empty_like(a)]
+
+
+@pytest.mark.parametrize("N, H", [(1, 1), (3, 5), (16, 33)])
+@pytest.mark.parametrize("kind", ["lstm_gates", "gru_gates", "rnn_gates"])
+def test_compiled_gates_match_numpy(kind, N, H, monkeypatch):
+    args = _gate_arrays(kind, N, H, np.float32)
+    want = _forward(numpy_backend, kind, args)
+    monkeypatch.setattr(compiled, "_reference", None)  # the compiled loops must not hand float32 over
+    got = _forward(compiled, kind, args)
+    for g, w in zip(got, want):
+        assert g.dtype == np.float32
+        # numpy's float32 tanh is within 1.4 units in the last place, the loops' within 0.62
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=1e-6)
+    back = _backward_args(kind, want, np.random.default_rng(1), np.float32)
+    want_b = _forward(numpy_backend, kind + "_backward", back)
+    got_b = _forward(compiled, kind + "_backward", back)
+    for g, w in zip(got_b, want_b):  # no tanh in a backward: the same operations in the same order
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("kind", ["lstm_gates", "gru_gates", "rnn_gates"])
+def test_gates_in_float64_and_mixed_dtypes_give_numpy_answers(kind):
+    args = _gate_arrays(kind, 4, 6, np.float64)
+    for g, w in zip(_forward(compiled, kind, args), _forward(numpy_backend, kind, args)):
+        np.testing.assert_array_equal(g, w)  # the float64 forward is numpy's
+    back = _backward_args(kind, _forward(numpy_backend, kind, args), np.random.default_rng(2), np.float64)
+    for g, w in zip(_forward(compiled, kind + "_backward", back), _forward(numpy_backend, kind + "_backward", back)):
+        assert g.dtype == np.float64
+        np.testing.assert_array_equal(g, w)
+    mixed = _gate_arrays(kind, 4, 6, np.float32)
+    mixed[1] = mixed[1].astype(np.float64)
+    for g, w in zip(_forward(compiled, kind, mixed), _forward(numpy_backend, kind, mixed)):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_compiled_tanh_is_within_one_unit_in_the_last_place_and_keeps_nan():
+    import numba
+
+    @numba.njit
+    def apply(x, out):
+        for i in range(x.size):
+            out[i] = compiled._tanh(x[i])
+
+    x = np.concatenate([np.linspace(-12, 12, 400_001), np.geomspace(1e-30, 20, 20_001),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    x = np.concatenate([x, -x])
+    out = np.empty_like(x)
+    apply(x, out)
+    exact = np.tanh(x.astype(np.float64))
+    finite = np.isfinite(x)
+    ulps = np.abs(out[finite] - exact[finite]) / np.spacing(np.abs(exact[finite]).astype(np.float32))
+    assert ulps.max() < 1.0
+    np.testing.assert_array_equal(out[x == np.inf], 1.0)
+    np.testing.assert_array_equal(out[x == -np.inf], -1.0)
+    assert np.isnan(out[np.isnan(x)]).all()
+    # a NaN reaching a gate reaches the state (anomaly mode looks for it there)
+    a, xw, c_prev, c, tanh_c, h = _gate_arrays("lstm_gates", 2, 3, np.float32)
+    xw[1, 4] = np.nan  # row 1, forget gate of unit 1
+    compiled.lstm_gates(a, xw, c_prev, c, tanh_c, h)
+    assert np.isnan(h[1, 1]) and np.isnan(c[1, 1]) and np.isfinite(np.delete(h.ravel(), 4)).all()
