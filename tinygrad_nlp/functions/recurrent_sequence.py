@@ -46,6 +46,12 @@ class _Gradients(Function):
         raise NotImplementedError(f"{name} is differentiable once: its gradient cannot be differentiated again")
 
 
+def _transposed(W):
+    """``W.T`` as a C-contiguous copy: the backward's T products ``dA_t @ W^T`` run 10 % faster
+    on it than on the transposed view (OpenBLAS, (128, 1024) @ (1024, 256)), for one copy of W."""
+    return np.ascontiguousarray(W.T)
+
+
 class _Sequence(Function):
     """Shared by the sequence Functions: a first-order backward computed by ``_grads``."""
 
@@ -79,7 +85,7 @@ class LSTMSequence(_Sequence):
 
     def _grads(self, g_hs, g_h, g_c):
         gates, cs, hs, tanh_c = self.gates, self.cs, self.hs, self.tanh_c
-        W_hT = self.inputs[3].data.T
+        W_hT = _transposed(self.inputs[3].data)
         T, N, H4 = gates.shape
         dA = np.empty_like(gates)
         dh = g_h + g_hs[T - 1]
@@ -118,7 +124,7 @@ class GRUSequence(_Sequence):
 
     def _grads(self, g_hs, g_h):
         hw, gates, hs = self.hw, self.gates, self.hs
-        W_hT = self.inputs[2].data.T
+        W_hT = _transposed(self.inputs[2].data)
         T, N, H3 = gates.shape
         d_xw, d_hw = np.empty_like(gates), np.empty_like(gates)
         dh = g_h + g_hs[T - 1]
@@ -153,7 +159,7 @@ class RNNSequence(_Sequence):
 
     def _grads(self, g_hs, g_h):
         hs = self.hs
-        W_hT = self.inputs[2].data.T
+        W_hT = _transposed(self.inputs[2].data)
         T, N, H = g_hs.shape
         dA = np.empty((T, N, H), dtype=hs.dtype)
         dh = g_h + g_hs[T - 1]
