@@ -266,3 +266,82 @@ def test_softmax_cross_entropy_split_across_threads_equals_one_thread():
     logp = x.astype(np.float64) - x.max(1, keepdims=True)
     logp -= np.log(np.exp(logp).sum(1, keepdims=True))
     assert results[0][0] == pytest.approx(-logp[np.arange(101), t].mean(), rel=1e-5)
+
+
+def _reference_cross_entropy(x, t):
+    """Loss and gradient in float64 by the textbook route (subtract the row maximum first)."""
+    x = x.astype(np.float64)
+    logp = x - x.max(1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(1, keepdims=True))
+    grad = np.exp(logp)
+    grad[np.arange(len(t)), t] -= 1
+    return -logp[np.arange(len(t)), t].mean(), grad / len(t)
+
+
+def test_softmax_cross_entropy_rows_exponentiated_as_they_are_or_shifted():
+    """Most rows are exponentiated without subtracting their maximum; rows whose sum would overflow
+    (scores above ~88 in float32) or underflow (every score below ~-44) are shifted. Both kinds,
+    mixed in one batch, give the textbook loss and gradient, without a floating-point warning."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 50)).astype(np.float32)
+    x[1] += 95        # exp overflows
+    x[2] -= 120       # every exp underflows to zero
+    x[3] -= 60        # the sum is a denormal-range number: not trusted
+    x[4, 7] = 88.5    # one large score: its sum is finite, but 1 / sum would be denormal
+    x[5, 9] = 43.0    # large, and kept as it is
+    t = np.array([0, 1, 2, 3, 7, 49])
+    xv = Variable(x)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # tiny probabilities may underflow
+        loss = F.softmax_cross_entropy(xv, t)
+        (loss * 3.0).backward()  # an upstream gradient other than 1 scales the result
+    ref_loss, ref_grad = _reference_cross_entropy(x, t)
+    assert loss.dtype == xv.grad.dtype == np.float32
+    assert float(loss.data) == pytest.approx(ref_loss, rel=1e-6)
+    np.testing.assert_allclose(xv.grad.data, 3 * ref_grad, rtol=1e-5, atol=1e-8)
+    torch = pytest.importorskip("torch")
+    xt = torch.tensor(x, requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(xt, torch.tensor(t))
+    (ref * 3).backward()
+    assert float(loss.data) == pytest.approx(ref.item(), rel=1e-6)
+    np.testing.assert_allclose(xv.grad.data, xt.grad.numpy(), rtol=1e-5, atol=1e-8)
+
+
+def test_softmax_cross_entropy_without_a_graph_and_with_nan_scores():
+    """Under no_grad the loss is the same and no (N, C) array is kept for a backward; a NaN score
+    gives a NaN loss (for the Trainer's guard to catch), not an exception."""
+    import tinygrad_nlp as tg
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 30)).astype(np.float32)
+    t = rng.integers(0, 30, 40)
+    with tg.no_grad():
+        loss = F.softmax_cross_entropy(x, t)
+    assert loss.creator is None and float(loss.data) == float(F.softmax_cross_entropy(x, t).data)
+    assert float(loss.data) == pytest.approx(_reference_cross_entropy(x, t)[0], rel=1e-6)
+    x[5, 3] = np.nan
+    with np.errstate(invalid="raise"):
+        assert np.isnan(float(F.softmax_cross_entropy(x, t).data))
+
+
+def test_softmax_cross_entropy_chunks_and_threads_over_a_language_model_batch():
+    """(N, T, V) scores above the parallel threshold, rows not a multiple of the chunk: loss and
+    gradient equal the float64 textbook values, with and without ignored positions."""
+    rng = np.random.default_rng(5)
+    x = (rng.normal(size=(3, 37, 10_007)) * 4).astype(np.float32)
+    t = rng.integers(0, 10_007, (3, 37))
+    ref_loss, ref_grad = _reference_cross_entropy(x.reshape(-1, 10_007), t.ravel())
+    xv = Variable(x)
+    loss = F.softmax_cross_entropy(xv, t)
+    loss.backward()
+    assert float(loss.data) == pytest.approx(ref_loss, rel=1e-6)
+    np.testing.assert_allclose(xv.grad.data.reshape(-1, 10_007), ref_grad, rtol=1e-4, atol=1e-9)
+    t[1, 5:9] = -100
+    keep = t.ravel() != -100
+    ref_loss, ref_grad = _reference_cross_entropy(x.reshape(-1, 10_007)[keep], t.ravel()[keep])
+    xv = Variable(x)
+    loss = F.softmax_cross_entropy(xv, t, ignore_index=-100)
+    loss.backward()
+    assert float(loss.data) == pytest.approx(ref_loss, rel=1e-6)
+    g = xv.grad.data.reshape(-1, 10_007)
+    assert np.all(g[~keep] == 0)
+    np.testing.assert_allclose(g[keep], ref_grad, rtol=1e-4, atol=1e-9)

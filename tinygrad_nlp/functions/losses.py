@@ -115,6 +115,10 @@ def _check_labels(x_shape, t):
 # (numpy's element-wise kernels release the GIL): a language model's (700, 10,000) scores.
 PARALLEL_MIN_SCORES = 1_000_000
 
+# Rows are exponentiated and summed this many at a time, so that a block of exponentials is
+# still in the core's cache when it is summed: 16 rows of 10,000 float32 scores are 640 KB.
+CHUNK_ROWS = 16
+
 
 def _row_blocks(size, rows):
     """``[(start, stop), ...]`` row ranges: one per thread for large inputs, else one."""
@@ -125,17 +129,38 @@ def _row_blocks(size, rows):
     return list(zip(bounds[:-1], bounds[1:]))
 
 
-def _softmax_nll_rows(x, t, p, losses, keep_probs):
-    """For rows ``x`` (n, V) and labels ``t`` (n,): ``losses = -log softmax(x)[t]`` and, when
-    ``keep_probs``, ``p = softmax(x)``; ``p`` is used as scratch either way."""
-    top = x.max(axis=1, keepdims=True)
-    np.subtract(x, top, out=p)
-    picked = p[np.arange(t.size), t]  # x[t] - max, before p is exponentiated in place
-    np.exp(p, out=p)
-    sums = p.sum(axis=1)
-    np.subtract(np.log(sums), picked, out=losses)
-    if keep_probs:
-        p /= sums[:, None]
+def _exp_rows(x, e, sums, shift):
+    """For rows ``x`` (n, C): ``e = exp(x - shift)`` and ``sums = e.sum(1)``, with ``shift`` (n,)
+    zero wherever that is exact and the row's maximum elsewhere. ``e`` may be None when only the
+    sums are wanted (no graph recorded): a chunk of scratch then stands in for it.
+
+    Most rows are exponentiated as they are: one pass for ``exp`` and one for the sum, instead of
+    the five of the textbook form (max, subtract, exp, sum, divide). A row whose sum lies outside
+    ``[sqrt(tiny), sqrt(max)]`` of its dtype (in float32 about ``[1e-19, 2e19]``: some score above
+    ~44, or every score below ~-44, where overflow, or underflowed terms, or a denormal
+    ``1 / sum`` could cost precision), or is NaN, is done again after subtracting its maximum, as
+    the textbook does. A language model's scores stay well inside that range.
+    """
+    scratch = np.empty((min(CHUNK_ROWS, x.shape[0]), x.shape[1]), x.dtype) if e is None else None
+    with np.errstate(over="ignore", under="ignore"):
+        for a in range(0, x.shape[0], CHUNK_ROWS):
+            b = min(a + CHUNK_ROWS, x.shape[0])
+            dst = e[a:b] if e is not None else scratch[: b - a]
+            np.exp(x[a:b], out=dst)
+            dst.sum(axis=1, out=sums[a:b])
+    shift[:] = 0
+    info = np.finfo(x.dtype)
+    redo = ~((sums >= np.sqrt(info.tiny)) & (sums <= np.sqrt(info.max)))
+    if redo.any():
+        rows = np.flatnonzero(redo)
+        top = x[rows].max(axis=1, keepdims=True)
+        shifted = x[rows] - top
+        with np.errstate(under="ignore"):
+            np.exp(shifted, out=shifted)
+        if e is not None:
+            e[rows] = shifted
+        sums[rows] = shifted.sum(axis=1)
+        shift[rows] = top[:, 0]
 
 
 class SoftmaxCrossEntropy(Function):
@@ -157,45 +182,57 @@ class SoftmaxCrossEntropy(Function):
             self.count = x2.shape[0]
             total = -(self.t.reshape(x2.shape) * logp).sum(dtype=x.dtype)
             return np.asarray(total / max(self.count, 1), dtype=x.dtype)
-        # One exp pass gives both the loss and the softmax the backward needs; the softmax is kept
-        # (only when a graph is recorded) so the backward does not exponentiate (N, V) again.
+        # One exp pass gives both the loss and the exponentials the backward needs; they are kept
+        # (only when a graph is recorded) with their row sums, so the backward does not
+        # exponentiate (N, V) again and normalises them in the pass that scales the gradient.
         t = self.t.ravel()
         keep = None if self.ignore_index is None else (t != self.ignore_index)
         if keep is not None:
             t = np.where(keep, t, 0)
-        keep_probs = Config.enable_backprop
-        p = np.empty_like(x2)
-        losses = np.empty(t.size, dtype=x2.dtype)
-        parts = _row_blocks(x2.size, x2.shape[0])
-        _threads.run_parallel([lambda a=a, b=b: _softmax_nll_rows(x2[a:b], t[a:b], p[a:b], losses[a:b], keep_probs)
-                               for a, b in parts])
+        n = x2.shape[0]
+        e = np.empty_like(x2) if Config.enable_backprop else None
+        sums, shift = np.empty(n, dtype=x2.dtype), np.empty(n, dtype=x2.dtype)
+        _threads.run_parallel([
+            lambda a=a, b=b: _exp_rows(x2[a:b], None if e is None else e[a:b], sums[a:b], shift[a:b])
+            for a, b in _row_blocks(x2.size, n)])
+        losses = np.log(sums)
+        losses += shift
+        losses -= x2[np.arange(n), t]
         if keep is not None:
             losses = losses[keep]
         self.count = losses.size
         total = losses.sum(dtype=x.dtype)
-        if keep_probs:
-            self.probs = p
+        if e is not None:
+            self.exps, self.sums = e, sums
         return np.asarray(total / max(self.count, 1), dtype=x.dtype)
 
     def _grad_rows(self, x, gy):
         """(softmax(x) - target) * gy / count as an ndarray, without a one-hot matrix."""
         x2 = self._rows(x)
-        g = getattr(self, "probs", None)
-        self.probs = None  # consumed: modified in place below
-        if g is None:
+        scale = np.asarray(gy, dtype=x.dtype) / x.dtype.type(max(self.count, 1))
+        if not self.is_label:
             g = _softmax(x2, axis=1)
-        if self.is_label:
-            t = self.t.ravel()
-            rows = np.arange(t.size)
-            if self.ignore_index is None:
-                g[rows, t] -= 1
-            else:
-                keep = t != self.ignore_index
-                g[rows[keep], t[keep]] -= 1
-                g[~keep] = 0
-        else:
             g -= self.t.reshape(x2.shape)
-        g *= gy / max(self.count, 1)
+            g *= scale
+            return g.reshape(x.shape)
+        g, sums = getattr(self, "exps", None), getattr(self, "sums", None)
+        self.exps = self.sums = None  # consumed: scaled in place below
+        if g is None:  # a second backward over the same graph
+            n = x2.shape[0]
+            g, sums, shift = np.empty_like(x2), np.empty(n, dtype=x2.dtype), np.empty(n, dtype=x2.dtype)
+            _exp_rows(x2, g, sums, shift)
+        factor = scale / sums  # (n,): softmax's normaliser and the gradient's scale in one product
+        t = self.t.ravel()
+        rows = np.arange(t.size)
+        if self.ignore_index is not None:
+            keep = t != self.ignore_index
+            factor[~keep] = 0
+            rows, t = rows[keep], t[keep]
+        _threads.run_parallel([lambda a=a, b=b: np.multiply(g[a:b], factor[a:b, None], out=g[a:b])
+                               for a, b in _row_blocks(g.size, g.shape[0])])
+        g[rows, t] -= scale
+        if self.ignore_index is not None:
+            g[~keep] = 0  # exact zeros, even where an ignored row's scores were not finite
         return g.reshape(x.shape)
 
     def backward_arrays(self, gy):
