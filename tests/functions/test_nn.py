@@ -45,6 +45,37 @@ def test_linear_gradients_with_and_without_bias():
         F.linear(x, Variable(np.ones((2, 2))))
 
 
+@pytest.mark.parametrize("layout", ["C", "transposed"])
+def test_linear_with_the_bias_inside_the_product(monkeypatch, layout):
+    """Past FOLD_BIAS_MIN_OUTPUTS the bias rides in the product ``[x | 1] @ [W ; b]`` and the
+    backward takes gW and gb from one product: same values and gradients as ``x @ W + b``, float32
+    kept, for a plain (in, out) W and for a transposed (out, in) table (tied embeddings)."""
+    import tinygrad_nlp.functions.nn as nn
+
+    x = rng.standard_normal((3, 70, 20)).astype(np.float32)
+    W = rng.standard_normal((20, 500)).astype(np.float32)
+    W = np.ascontiguousarray(W.T).T if layout == "transposed" else W
+    b = rng.standard_normal(500).astype(np.float32)
+    gy = rng.standard_normal((3, 70, 500)).astype(np.float32)
+    results = []
+    for threshold in (10**12, 3 * 70 * 500):  # the plain path, then the folded one (just at the threshold)
+        monkeypatch.setattr(nn, "FOLD_BIAS_MIN_OUTPUTS", threshold)
+        xv, Wv, bv = Variable(x), Parameter(W), Parameter(b)
+        y = F.linear(xv, Wv, bv)
+        (y * Variable(gy)).sum().backward()
+        assert y.dtype == xv.grad.dtype == Wv.grad.dtype == bv.grad.dtype == np.float32
+        assert bv.grad.shape == (500,) and Wv.grad.shape == (20, 500)
+        results.append([y.data, xv.grad.data, Wv.grad.data, bv.grad.data])
+    x64, W64 = x.astype(np.float64), W.astype(np.float64)
+    expected = [x64 @ W64 + b, gy.astype(np.float64) @ W64.T, x64.reshape(-1, 20).T @ gy.reshape(-1, 500).astype(np.float64),
+                gy.astype(np.float64).sum((0, 1))]
+    for plain, folded, exact in zip(*results, expected):
+        np.testing.assert_allclose(folded, exact, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(nn, "FOLD_BIAS_MIN_OUTPUTS", 1)
+    assert gradient_check(F.linear, rand(2, 4, 3), rand(3, 2), rand(2))  # both backward paths agree
+
+
 def test_dropout_train_and_test_mode():
     x = np.ones((1000,), np.float32)
     y = F.dropout(x, 0.3, rng=np.random.default_rng(0))
