@@ -14,7 +14,8 @@ default) with:
   book's ``ch06/rnnlm.py`` ``Rnnlm`` trained the way its ``RnnlmTrainer`` does.
 
 The runs alternate in rounds of ``--steps`` windows and each reports its best round, so the
-ratios hold on a busy machine. BLAS threads are set from ``--threads`` before numpy loads.
+ratios hold on a busy machine. BLAS threads and tinygrad_nlp's own threads are set from
+``--threads`` before numpy loads.
 ``--memory`` prints the peak memory numpy allocates during one training step (tracemalloc) for
 several batch x time sizes and corpus lengths: it follows batch x time x (hidden + V) and not
 the corpus.
@@ -50,7 +51,7 @@ def parse():
 
 
 ARGS = parse()
-for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "TINYGRAD_NLP_NUM_THREADS"):
     os.environ[var] = str(ARGS.threads)
 
 import numpy as np  # noqa: E402

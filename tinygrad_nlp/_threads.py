@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "pool", "run_parallel", "serial"]
+__all__ = ["num_threads", "set_num_threads", "pool", "run_parallel", "serial", "single_threaded_blas", "matmul"]
 
 
 def _default_threads():
@@ -91,3 +91,96 @@ def serial() -> Iterator[None]:
         yield
     finally:
         _local.serial = previous
+
+
+# ----------------------------------------------------------------------------- matrix products
+# A BLAS library runs a large product on threads of its own, and OpenBLAS's threads wait for the
+# next product by spinning on their core for about 0.1 s. Between the products of a training
+# step (a language model's (700, 100) @ (100, 10,000) scores and their two gradients) run numpy
+# passes that this module's threads share out; on a core where a BLAS thread spins they ran at
+# half speed, slower than on one thread. So a large product is split here instead, by rows or
+# columns, across these threads, each calling BLAS with one thread: one set of threads for the
+# whole step, and idle ones sleep.
+
+# Products of at least this many multiply-adds are split (a few milliseconds of work; below, a
+# thread hand-off costs more than it saves).
+PARALLEL_MIN_MACS = 20_000_000
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_saved = None  # [(library controller, its thread count before the first user)]
+_blas_controllers = None
+
+
+def _blas_libraries():
+    """threadpoolctl's controllers of the loaded BLAS libraries, when all of them are OpenBLAS
+    with its own (process-wide) thread pool, as numpy's wheels ship it; else [] and products are
+    left whole (MKL, BLIS or an OpenMP build keep their threads as they are)."""
+    global _blas_controllers
+    if _blas_controllers is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - a dependency; products then stay whole
+            _blas_controllers = []
+        else:
+            found = list(ThreadpoolController().select(user_api="blas").lib_controllers)
+            ok = found and all(lib.internal_api == "openblas" and getattr(lib, "threading_layer", "") == "pthreads"
+                               for lib in found)
+            _blas_controllers = found if ok else []
+    return _blas_controllers
+
+
+def _set_blas_threads(lib, n):
+    # threadpoolctl lets only the first thread that set a limit set others (and silently ignores
+    # the rest); the pool is process-wide and _blas_lock orders our changes, so any thread may.
+    clear = getattr(type(lib), "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+    lib.set_num_threads(n)
+
+
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Within the block BLAS uses one thread; the thread counts are restored when the last of
+    the threads inside such a block leaves it (the count is process-wide)."""
+    global _blas_users, _blas_saved
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_saved = [(lib, lib.get_num_threads()) for lib in _blas_libraries()]
+            for lib, n in _blas_saved:
+                if n != 1:
+                    _set_blas_threads(lib, 1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                for lib, n in _blas_saved:
+                    if n != 1:
+                        _set_blas_threads(lib, n)
+                _blas_saved = None
+
+
+def matmul(a, b):
+    """``a @ b`` for 2-D arrays; a product of ``PARALLEL_MIN_MACS`` multiply-adds or more is split
+    across the threads (by rows of ``a``, or by columns of ``b`` when ``b`` is the wider), each
+    part computed by BLAS on one thread into its slice of the (M, N) result."""
+    m, k = a.shape
+    n = b.shape[1]
+    workers = min(_num_threads, 8)
+    if workers < 2 or m * n * k < PARALLEL_MIN_MACS or getattr(_local, "serial", False) or not _blas_libraries():
+        return a @ b
+    out = np.empty((m, n), dtype=np.result_type(a, b))
+    if m >= n:
+        bounds = np.linspace(0, m, workers + 1).astype(np.int64)
+        tasks = [lambda r=r, s=s: np.matmul(a[r:s], b, out=out[r:s]) for r, s in zip(bounds[:-1], bounds[1:])]
+    else:
+        # Column blocks of whole cache lines (16 float32), so two threads never write one line.
+        bounds = (np.linspace(0, n, workers + 1) // 16 * 16).astype(np.int64)
+        bounds[-1] = n
+        tasks = [lambda c=c, d=d: np.matmul(a, b[:, c:d], out=out[:, c:d]) for c, d in zip(bounds[:-1], bounds[1:])]
+    with single_threaded_blas():
+        run_parallel(tasks)
+    return out

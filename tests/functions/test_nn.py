@@ -58,8 +58,14 @@ def test_linear_with_the_bias_inside_the_product(monkeypatch, layout):
     b = rng.standard_normal(500).astype(np.float32)
     gy = rng.standard_normal((3, 70, 500)).astype(np.float32)
     results = []
-    for threshold in (10**12, 3 * 70 * 500):  # the plain path, then the folded one (just at the threshold)
+    from tinygrad_nlp import _threads
+
+    # The plain path, the folded one (just at its threshold), and the folded one with its
+    # products split across two threads.
+    for threshold, split in ((10**12, False), (3 * 70 * 500, False), (3 * 70 * 500, True)):
         monkeypatch.setattr(nn, "FOLD_BIAS_MIN_OUTPUTS", threshold)
+        monkeypatch.setattr(_threads, "PARALLEL_MIN_MACS", 1 if split else 10**15)
+        monkeypatch.setattr(_threads, "_num_threads", 2)
         xv, Wv, bv = Variable(x), Parameter(W), Parameter(b)
         y = F.linear(xv, Wv, bv)
         (y * Variable(gy)).sum().backward()
@@ -69,9 +75,10 @@ def test_linear_with_the_bias_inside_the_product(monkeypatch, layout):
     x64, W64 = x.astype(np.float64), W.astype(np.float64)
     expected = [x64 @ W64 + b, gy.astype(np.float64) @ W64.T, x64.reshape(-1, 20).T @ gy.reshape(-1, 500).astype(np.float64),
                 gy.astype(np.float64).sum((0, 1))]
-    for plain, folded, exact in zip(*results, expected):
+    for plain, folded, split, exact in zip(*results, expected):
         np.testing.assert_allclose(folded, exact, rtol=1e-4, atol=1e-4)
-        np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(folded, plain, rtol=1e-5, atol=1e-4)  # float32 sums of up to 500 terms
+        np.testing.assert_allclose(split, folded, rtol=1e-5, atol=1e-4)
     monkeypatch.setattr(nn, "FOLD_BIAS_MIN_OUTPUTS", 1)
     assert gradient_check(F.linear, rand(2, 4, 3), rand(3, 2), rand(2))  # both backward paths agree
 

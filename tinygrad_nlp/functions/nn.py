@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from tinygrad_nlp import _threads
 from tinygrad_nlp.core import Config, Function, Variable
 from tinygrad_nlp.functions.shape import reshape, sum_to, sum_to_array, transpose
 
@@ -116,8 +117,8 @@ class Linear(Function):
                 W_b = np.empty((k + 1, W.shape[1]), dtype=W.dtype)
                 W_b[:k] = W
                 W_b[k] = b.reshape(-1)
-            return (self.x_one @ W_b).reshape(out_shape)
-        y = (x2 @ W).reshape(out_shape) if x.ndim > 2 else x @ W
+            return _threads.matmul(self.x_one, W_b).reshape(out_shape)
+        y = _threads.matmul(x2, W).reshape(out_shape) if x.ndim >= 2 else x @ W
         if b is not None:
             y += b
         return y
@@ -135,11 +136,11 @@ class Linear(Function):
     def backward_arrays(self, gy):
         x, W = self.inputs[0].data, self.inputs[1].data
         gy2 = gy.reshape(-1, gy.shape[-1])
-        gx = (gy2 @ W.T).reshape(x.shape)
+        gx = _threads.matmul(gy2, W.T).reshape(x.shape)
         if getattr(self, "x_one", None) is not None:
-            g_Wb = self.x_one.T @ gy2  # (in + 1, out): gW on top, the bias gradient below
+            g_Wb = _threads.matmul(self.x_one.T, gy2)  # (in + 1, out): gW on top, the bias gradient below
             return gx, g_Wb[:-1], g_Wb[-1].reshape(self.inputs[2].data.shape)
-        gW = x.reshape(-1, x.shape[-1]).T @ gy2
+        gW = _threads.matmul(x.reshape(-1, x.shape[-1]).T, gy2)
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, sum_to_array(gy, self.inputs[2].data.shape)

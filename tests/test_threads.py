@@ -1,0 +1,81 @@
+"""tinygrad_nlp._threads: the shared pool, and large matrix products split across it with BLAS
+kept to one thread."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from tinygrad_nlp import _threads
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def blas_threads():
+    return [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.fixture
+def two_threads(monkeypatch):
+    old = _threads.num_threads()
+    _threads.set_num_threads(2)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_MACS", 1)  # split even these small products
+    yield
+    _threads.set_num_threads(old)
+
+
+@pytest.mark.parametrize("sa, sb", [((70, 9), (9, 33)), ((9, 70), (70, 130)), ((131, 17), (17, 5))])
+def test_matmul_split_across_threads_equals_numpy(two_threads, sa, sb):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(sa).astype(np.float32), rng.standard_normal(sb).astype(np.float32)
+    for left, right in ((a, b), (np.asfortranarray(a), b), (a, np.asfortranarray(b)), (a.T.copy().T, b[:, ::1])):
+        out = _threads.matmul(left, right)
+        assert out.dtype == np.float32 and out.shape == (sa[0], sb[1])
+        np.testing.assert_allclose(out, a.astype(np.float64) @ b, rtol=1e-5, atol=1e-5)
+    exact = rng.integers(-4, 5, sa).astype(np.float64), rng.integers(-4, 5, sb).astype(np.float64)
+    np.testing.assert_array_equal(_threads.matmul(*exact), exact[0] @ exact[1])  # small integers: exact sums
+
+
+def test_matmul_below_the_threshold_or_on_one_thread_is_numpys(monkeypatch):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((8, 4)), rng.standard_normal((4, 6))
+    np.testing.assert_array_equal(_threads.matmul(a, b), a @ b)
+    old = _threads.num_threads()
+    _threads.set_num_threads(1)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_MACS", 1)
+    try:
+        np.testing.assert_array_equal(_threads.matmul(a, b), a @ b)
+    finally:
+        _threads.set_num_threads(old)
+
+
+def test_single_threaded_blas_restores_the_count_after_the_last_user():
+    """Threads enter and leave in any order (the first to enter is not the main thread): BLAS
+    runs on one thread while any of them is inside, and on as many as before once all left."""
+    libraries = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not _threads._blas_libraries():
+        pytest.skip("no OpenBLAS with its own thread pool here")
+    with libraries.limit(limits=2):
+        before = blas_threads()
+        inside, entered, release = [], threading.Barrier(3), threading.Event()
+
+        def user():
+            with _threads.single_threaded_blas():
+                entered.wait()
+                inside.append(blas_threads())
+                release.wait()
+
+        workers = [threading.Thread(target=user, daemon=True) for _ in range(2)]
+        for w in workers:
+            w.start()
+        try:
+            entered.wait(timeout=30)  # both inside at once
+            with _threads.single_threaded_blas():
+                assert blas_threads() == [1] * len(before)
+            assert blas_threads() == [1] * len(before)  # the two workers are still inside
+        finally:
+            release.set()
+            for w in workers:
+                w.join(timeout=30)
+        assert inside == [[1] * len(before)] * 2
+        assert blas_threads() == before
