@@ -38,6 +38,11 @@ def test_lm_train_writes_every_output(run_dir):
         assert (run_dir / name).stat().st_size > 0, name
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs_done"] == 2 and summary["num_layers"] == 2 and summary["tie_weights"] is True
+    # Each setting once, under the model constructor's name (as in model.json), not also the flag's.
+    model = json.loads((run_dir / "model.json").read_text())
+    assert {k: summary[k] for k in model} == model
+    assert not {"wordvec", "hidden", "layers"} & set(summary)
+    assert summary["batch_size"] == 2 and summary["time_size"] == 5 and summary["lr"] == 2.0 and summary["epochs"] == 2
     for key in ("train_perplexity", "valid_perplexity", "test_perplexity", "wall_seconds", "words_per_second"):
         assert summary[key] > 0, key
     assert summary["valid_perplexity"] == summary["test_perplexity"]  # the same file

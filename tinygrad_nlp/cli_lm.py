@@ -27,6 +27,8 @@ LM_DEFAULTS = dict(cell="lstm", layers=1, wordvec=100, hidden=100, dropout=0.0, 
                    decay=4.0, decay_after=0, init_scale=None)
 
 MODEL_KEYS = ("vocab_size", "wordvec_size", "hidden_size", "num_layers", "dropout", "tie_weights", "cell")
+# The flags whose values model.json (and summary.json) hold under the model's own names.
+SETTINGS_IN_CONFIG = ("wordvec", "hidden", "layers", "dropout", "tie_weights", "cell")
 
 
 def _print(*args):
@@ -161,7 +163,9 @@ def cmd_lm_train(args):
         valid_text = f", valid perplexity {r['valid_perplexity']:.2f}" if "valid_perplexity" in r else ""
         _print(f"  epoch {r['epoch']}: train perplexity {r['train_perplexity']:.2f}{valid_text}, next lr {r['lr']:g}")
     model.save_weights(os.path.join(out, "weights.npz"))
-    summary = {"corpus": args.corpus, "tokens": int(len(train)), **config, **{k: s[k] for k in LM_DEFAULTS},
+    # The model's settings under its constructor's names (model.json's), then the training settings.
+    summary = {"corpus": args.corpus, "tokens": int(len(train)), **config,
+               **{k: s[k] for k in LM_DEFAULTS if k not in SETTINGS_IN_CONFIG},
                "seed": args.seed, "max_steps": args.max_steps, "epochs_done": trainer.epoch,
                "train_perplexity": trainer.history["eval"][-1]["train_perplexity"]}
     if valid is not None:
