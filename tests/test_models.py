@@ -429,3 +429,29 @@ def test_simple_cbow_checks_its_hyperparameters(kwargs, pattern):
     args.update(kwargs)
     with pytest.raises(ValueError, match=f"SimpleCBOW: {pattern}"):
         SimpleCBOW(**args)
+
+
+@pytest.mark.parametrize("cls", [CBOW, SkipGram])
+def test_a_worker_copy_shares_the_weights_and_draws_from_generators_of_its_own(cls):
+    corpus = np.arange(60) % 12
+    model = cls(12, 4, 2, corpus, seed=0, dynamic_window=True)
+    state = {k: g.bit_generator.state for k, g in model.random_generators().items()}
+    twins = [model.worker_copy(7), model.worker_copy(7), model.worker_copy(8)]
+    for twin in twins:
+        assert all(p.data is q.data for p, q in zip(model.params(), twin.params()))
+        assert twin.sampler._cdf is model.sampler._cdf  # the sampler's tables are not copied
+        assert not set(map(id, twin.random_generators().values())) & set(map(id, model.random_generators().values()))
+    targets = np.arange(12) % 12
+    draws = [(t.sample_negatives(targets), t.window_weights(12)) for t in twins]
+    np.testing.assert_array_equal(draws[0][0], draws[1][0])  # the same seed draws the same
+    np.testing.assert_array_equal(draws[0][1], draws[1][1])
+    assert not np.array_equal(draws[0][0], draws[2][0])  # another seed draws otherwise
+    assert {k: g.bit_generator.state for k, g in model.random_generators().items()} == state  # untouched
+    twins[0](np.zeros((2, 4), np.int64), np.ones(2, np.int64)).backward()
+    assert all(p.grad is None for p in model.params())  # gradients of its own
+
+
+def test_a_model_without_generators_worker_copy_is_its_shared_copy():
+    model = SimpleCBOW(10, 3, 1, seed=0)
+    twin = model.worker_copy(1)
+    assert all(p.data is q.data and p is not q for p, q in zip(model.params(), twin.params()))

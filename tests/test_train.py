@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinygrad_nlp.models import CBOW, SimpleCBOW
+from tinygrad_nlp.models import CBOW, SimpleCBOW, SkipGram
 from tinygrad_nlp.optimizers import SGD, Adam, LinearDecay
 from tinygrad_nlp.text import create_contexts_target
 from tinygrad_nlp.train import CHECKPOINT_NAME, Trainer
@@ -255,6 +255,56 @@ def test_workers_update_in_their_own_threads_without_the_pool(monkeypatch):
     finally:
         _threads.set_num_threads(old)
     assert opt.step > 0
+
+
+def test_round_robin_deals_every_batch_once_in_turn_whatever_the_order_of_asking():
+    import threading
+
+    from tinygrad_nlp.train import _RoundRobin
+
+    deal = _RoundRobin(iter(range(10)), 3, threading.Event())
+    shares = [deal.share(i) for i in range(3)]
+    got = {0: [], 1: [], 2: []}
+    for i in (2, 2, 2, 0, 1, 2, 0, 0, 0, 1, 1, 1):  # thread 2 runs ahead, then the others
+        batch = next(shares[i], None)
+        if batch is not None:
+            got[i].append(batch)
+    assert got == {0: [0, 3, 6, 9], 1: [1, 4, 7], 2: [2, 5, 8]}
+    stop = threading.Event()
+    deal = _RoundRobin(iter(range(10)), 2, stop)
+    share = deal.share(0)
+    assert next(share) == 0
+    stop.set()
+    assert list(share) == []  # a stopped deal ends every share
+
+
+@pytest.mark.parametrize("model_class", [CBOW, SkipGram])
+def test_with_two_workers_each_batch_draws_the_same_negatives_and_windows_in_every_run(model_class, monkeypatch):
+    import threading
+
+    corpus, contexts, target = data(N=1200)
+    runs = []
+    for _ in range(2):
+        drawn, threads = {}, set()
+        real = model_class.prepare_batch
+
+        def recording(self, c, t, real=real, drawn=drawn, threads=threads):
+            prepared = real(self, c, t)
+            batch = prepared["batch"]
+            drawn[t.tobytes()] = (batch.negatives.copy(), None if batch.weights is None else batch.weights.copy())
+            threads.add(threading.current_thread().name)
+            return prepared
+
+        monkeypatch.setattr(model_class, "prepare_batch", recording)
+        model = model_class(40, 8, 2, corpus, seed=3, dynamic_window=True)
+        Trainer(model, Adam(lr=0.05).setup(model), progress=False, workers=2).fit(
+            contexts, target, max_epoch=2, batch_size=40, seed=5)
+        runs.append(drawn)
+        assert len(threads) == 2  # each worker prepared batches of its own
+    assert runs[0].keys() == runs[1].keys() and len(runs[0]) == 2 * int(np.ceil(len(target) / 40))
+    for key, (negatives, weights) in runs[0].items():
+        np.testing.assert_array_equal(runs[1][key][0], negatives)
+        np.testing.assert_array_equal(runs[1][key][1], weights)
 
 
 def test_an_error_in_one_worker_stops_every_thread():

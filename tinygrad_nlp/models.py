@@ -56,6 +56,13 @@ class Model(Layer):
         """The model's random generators by name (their states go into training checkpoints)."""
         return {}
 
+    def worker_copy(self, seed: int | np.random.SeedSequence) -> Model:
+        """A copy for another training thread: a [`shared_copy`][tinygrad_nlp.layers.Layer.shared_copy]
+        (the same weight arrays, gradients of its own) whose random generators are its own,
+        seeded from ``seed``, so that what it draws depends only on ``seed`` and its batches.
+        A model without random generators has nothing more to copy."""
+        return self.shared_copy()
+
     def hyperparameters(self) -> dict[str, Any]:
         """The settings that define the model beyond its weights' shapes (dict of JSON values).
 
@@ -184,6 +191,14 @@ class _NegativeSamplingModel(Model):
 
     def random_generators(self) -> dict[str, np.random.Generator]:
         return {"sampler": self.sampler.rng, "window": self.rng}
+
+    def worker_copy(self, seed: int | np.random.SeedSequence) -> _NegativeSamplingModel:
+        twin = self.shared_copy()
+        sequence = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+        sampler_seed, window_seed = sequence.spawn(2)
+        twin.sampler = self.sampler.with_seed(sampler_seed)
+        twin.rng = np.random.default_rng(window_seed)
+        return twin
 
     def hyperparameters(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "hidden_size": self.hidden_size, "window_size": self.window_size,

@@ -18,6 +18,7 @@ to window and the graph cut between them (truncated backpropagation through time
 
 from __future__ import annotations
 
+import collections
 import copy
 import json
 import math
@@ -104,6 +105,37 @@ class _Prefetcher:
         self._thread.join()
 
 
+class _RoundRobin:
+    """Deals the batches of one iterator to ``n`` threads in turn: thread ``i`` gets batches
+    ``i, i + n, i + 2n, ...`` whichever thread is faster (the other's batches wait in a queue)."""
+
+    def __init__(self, batches, n, stop):
+        self._batches = iter(batches)
+        self._queues = [collections.deque() for _ in range(n)]
+        self._lock = threading.Lock()
+        self._stop = stop
+        self._dealt = 0
+        self._done = False
+
+    def share(self, i):
+        """Thread ``i``'s batches, until the iterator ends or ``stop`` is set."""
+        queue_i = self._queues[i]
+        while not self._stop.is_set():
+            with self._lock:
+                while not queue_i and not self._done:
+                    try:
+                        batch = next(self._batches)
+                    except StopIteration:
+                        self._done = True
+                        break
+                    self._queues[self._dealt % len(self._queues)].append(batch)
+                    self._dealt += 1
+                if not queue_i:
+                    return
+                batch = queue_i.popleft()
+            yield batch
+
+
 class BatchSource(Protocol):
     """What ``Trainer.fit`` takes instead of two arrays: a source that cuts its own batches."""
 
@@ -158,13 +190,16 @@ class Trainer:
             (default: on for batches of at least ``PREFETCH_MIN_BATCH`` rows; for small batches
             the thread's Python work contends for the GIL and costs more than it saves).
         workers: threads that train at once (default 1). With more than one, each thread
-            steps its own [`shared_copy`][tinygrad_nlp.layers.Layer.shared_copy] of the model - the same
-            weight arrays, gradients of its own - on batches from one prefetch thread, and the
+            steps its own [`worker_copy`][tinygrad_nlp.models.Model.worker_copy] of the model - the
+            same weight arrays, gradients and random generators of its own - on every
+            ``workers``-th batch, which it prepares itself (no prefetch thread), and the
             optimizer's compiled updates (which release the GIL) write into the shared weights
-            and state without locks, as word2vec's worker threads do ("Hogwild"). Steps are
-            numbered by one counter, so learning-rate schedules and Adam's bias correction see
-            the run's step count. Results then vary slightly from run to run; one worker is
-            exactly reproducible.
+            and state without locks, as word2vec's worker threads do ("Hogwild"). The workers'
+            generators are seeded from ``seed`` at every epoch, so the negatives and windows
+            each batch gets depend only on ``seed`` and ``workers``. Steps are numbered by one
+            counter, so learning-rate schedules and Adam's bias correction see the run's step
+            count. Results still vary slightly from run to run, as the workers' updates
+            interleave differently; one worker is exactly reproducible, resumed or not.
     """
 
     def __init__(self, model: Model, optimizer: Optimizer, progress: bool = True,
@@ -267,7 +302,7 @@ class Trainer:
             return c, t, (prepare_batch(c, t) if prepare_batch is not None else {})
 
         if self.workers > 1:
-            return self._run_epoch_threads(epoch, batches, num_batches, prepare, bar, callback)
+            return self._run_epoch_threads(epoch, batches, num_batches, bar, callback)
         prefetch = self.prefetch if self.prefetch != "auto" else rows >= PREFETCH_MIN_BATCH
         source = _Prefetcher(batches, prepare) if prefetch else (prepare(c, t) for c, t in batches)
         total, count, seen = 0.0, 0, 0
@@ -315,9 +350,11 @@ class Trainer:
             raise FloatingPointError(f"at epoch {epoch}, step {step}: {err}") from None
         return value
 
-    def _workers(self):
-        """``(model, optimizer)`` per training thread: shared copies of the model, and copies
-        of the optimizer that share its state arrays (each created now, so all share it)."""
+    def _workers(self, seeds):
+        """``(model, optimizer)`` per training thread: the model for the first, for each other a
+        [`worker_copy`][tinygrad_nlp.models.Model.worker_copy] (shared weights, random generators
+        of its own seeded from ``seeds[i]``); and copies of the optimizer that share its state
+        arrays (each created now, so all share it)."""
         opt = self.optimizer
         for p in opt.params():
             if id(p) not in opt.state:
@@ -325,7 +362,8 @@ class Trainer:
         names = self.model.named_params()
         pairs = []
         for i in range(self.workers):
-            model = self.model if i == 0 else self.model.shared_copy()
+            worker_copy = getattr(self.model, "worker_copy", None)
+            model = self.model if i == 0 else worker_copy(seeds[i]) if worker_copy else self.model.shared_copy()
             worker_opt = copy.copy(opt)
             worker_opt.target = model
             own = model.named_params()
@@ -333,24 +371,30 @@ class Trainer:
             pairs.append((model, worker_opt))
         return pairs
 
-    def _run_epoch_threads(self, epoch, batches, num_batches, prepare, bar, callback):
-        """An epoch on ``self.workers`` threads (the calling thread is one of them)."""
-        source = _Prefetcher(batches, prepare, depth=2 * self.workers)
-        lock = threading.Lock()
+    def _run_epoch_threads(self, epoch, batches, num_batches, bar, callback):
+        """An epoch on ``self.workers`` threads (the calling thread is one of them).
+
+        Batches are dealt in turn (worker ``i`` trains batches ``i, i + n, ...``) and each
+        worker prepares its own (negatives, window, sorted ids) with its model's generators, so
+        what it draws depends only on ``seed`` and the number of workers; the weights they
+        update at once still make results vary slightly from run to run."""
         stop = threading.Event()
+        source = _RoundRobin(batches, self.workers, stop)
+        seeds = np.random.SeedSequence(int(self.rng.integers(2**63))).spawn(self.workers)
+        lock = threading.Lock()
         errors = []
         shared = self.optimizer
         settings = Config.settings()
         stats = {"total": 0.0, "count": 0, "seen": 0}
         t0 = time.perf_counter()
 
-        def work(model, optimizer):
+        def work(i, model, optimizer):
             Config.apply(settings)
+            prepare_batch = getattr(model, "prepare_batch", None)
             try:
                 with _threads.serial():  # the other workers keep the other cores busy
-                    for c, t, extra in source:
-                        if stop.is_set():
-                            return
+                    for c, t in source.share(i):
+                        extra = prepare_batch(c, t) if prepare_batch is not None else {}
                         with lock:  # one step number per update, in the order they start
                             optimizer.step = shared.step
                             shared.step += 1
@@ -374,18 +418,17 @@ class Trainer:
                     errors.append(err)
                 stop.set()
 
-        pairs = self._workers()
-        threads = [threading.Thread(target=work, args=pair, daemon=True, name=f"tinygrad_nlp-worker-{i}")
+        pairs = self._workers(seeds)
+        threads = [threading.Thread(target=work, args=(i, *pair), daemon=True, name=f"tinygrad_nlp-worker-{i}")
                    for i, pair in enumerate(pairs[1:], start=1)]
         try:
             for th in threads:
                 th.start()
-            work(*pairs[0])
+            work(0, *pairs[0])
             for th in threads:
                 th.join()
         finally:
             stop.set()
-            source.close()
             for th in threads:
                 th.join()
             if bar is not None:

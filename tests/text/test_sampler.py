@@ -176,3 +176,16 @@ def test_sampler_one_million_words_cost_follows_the_batch():
         assert out.shape == (1000, 5) and out.dtype == np.int32
         assert not (out == target[:, None]).any()
         assert out.min() >= 0 and out.max() < 1_000_000
+
+
+def test_with_seed_gives_the_same_distribution_with_a_generator_of_its_own():
+    sampler = UnigramSampler.from_counts(np.array([5, 1, 3, 0, 9]), sample_size=3, seed=0)
+    state = sampler.rng.bit_generator.state
+    a, b = sampler.with_seed(4), sampler.with_seed(4)
+    assert a.rng is not sampler.rng and a.p is sampler.p
+    targets = np.array([0, 2, 4] * 200)
+    np.testing.assert_array_equal(a.get_negative_sample(targets), b.get_negative_sample(targets))
+    assert sampler.rng.bit_generator.state == state  # the original's generator did not move
+    np.testing.assert_array_equal(sampler.with_seed(9).get_negative_sample(targets),
+                                  UnigramSampler.from_counts(np.array([5, 1, 3, 0, 9]), sample_size=3,
+                                                             seed=9).get_negative_sample(targets))

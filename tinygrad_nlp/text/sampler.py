@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
@@ -99,6 +100,13 @@ class UnigramSampler:
         self.sample_size = int(sample_size)
         self.exclude_target = bool(exclude_target)
         self.rng = np.random.default_rng(seed)
+
+    def with_seed(self, seed: int | np.random.SeedSequence | np.random.Generator | None) -> UnigramSampler:
+        """The same distribution with a generator of its own (the tables are shared, not
+        copied): one per thread that draws at once."""
+        twin = copy.copy(self)
+        twin.rng = np.random.default_rng(seed)
+        return twin
 
     @property
     def p(self) -> np.ndarray:
