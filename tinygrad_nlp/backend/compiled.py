@@ -265,6 +265,8 @@ def update_rows(rule, data, states, rows, grad, hyper):
 def _gather_sum(table, ids, weights, group, out):
     n_ids, num_rows = ids.size, table.shape[0]
     for n in range(out.shape[0]):
+        for j in range(out.shape[1]):  # out comes uninitialised (see gather_sum)
+            out[n, j] = 0
         for c in range(group):
             k = n * group + c
             if k + GATHER_AHEAD < n_ids:
@@ -312,6 +314,9 @@ def _gather_dot(table, ids, h, out):
 
 @_jit
 def _scatter_sum(values, ids, weights, group, out):
+    for r in range(out.shape[0]):  # out comes uninitialised (see scatter_sum)
+        for j in range(out.shape[1]):
+            out[r, j] = 0
     for k in range(ids.size):
         r, a, src = ids[k], weights[k], k // group
         for j in range(values.shape[1]):
@@ -340,7 +345,9 @@ def gather_sum(table, ids, weights, group):
     ids, weights = np.asarray(ids), np.asarray(weights)
     if not fits_rows(table, ids, weights):
         return _reference.gather_sum(table, ids, weights, group)
-    out = np.zeros((ids.size // group, table.shape[1]), dtype=table.dtype)
+    # np.empty, zeroed row by row in the loop: np.zeros of a few MB costs as much as the sums,
+    # as calloc hands out fresh pages every call.
+    out = np.empty((ids.size // group, table.shape[1]), dtype=table.dtype)
     # The table is read in place whatever its layout (numba compiles a strided variant when
     # needed): copying it to rows would cost O(V) per call.
     flat = np.ascontiguousarray(ids).ravel()
@@ -383,7 +390,7 @@ def scatter_sum(values, ids, weights, group, num_rows):
     ids, weights = np.asarray(ids), np.asarray(weights)
     if not fits_rows(values, ids, weights):
         return _reference.scatter_sum(values, ids, weights, group, num_rows)
-    out = np.zeros((num_rows, values.shape[1]), dtype=values.dtype)
+    out = np.empty((num_rows, values.shape[1]), dtype=values.dtype)  # zeroed in the loop, as gather_sum's
     _scatter_sum(np.ascontiguousarray(values), np.ascontiguousarray(ids).ravel(),
                  np.ascontiguousarray(weights).ravel(), group, out)
     return out
