@@ -116,6 +116,26 @@ def test_console_script_runs():
     assert result.returncode == 0 and "demo" in result.stdout and "train" in result.stdout
 
 
+def test_the_fast_recipe_sets_batch_learning_rate_and_epochs_and_flags_still_override():
+    from tinygrad_nlp.cli import RECIPES, _recipe, build_parser
+
+    parser = build_parser()
+    recipe = _recipe(parser.parse_args(["train", "--corpus", "ptb", "--recipe", "fast"]))
+    assert {k: recipe[k] for k in ("optimizer", "lr", "decay", "batch_size", "epochs")} == {
+        "optimizer": "adam", "lr": 0.03, "decay": True, "batch_size": 4000, "epochs": 5}
+    assert {k: v for k, v in recipe.items() if k not in ("lr", "batch_size", "epochs")} == {
+        k: v for k, v in RECIPES["ptb"].items() if k not in ("lr", "batch_size", "epochs")}
+    recipe = _recipe(parser.parse_args(["train", "--corpus", "ptb", "--recipe", "fast", "--epochs", "3",
+                                        "--lr", "0.01"]))
+    assert (recipe["epochs"], recipe["lr"], recipe["batch_size"]) == (3, 0.01, 4000)
+
+
+def test_an_unknown_recipe_is_one_line_naming_the_flag(capsys):
+    assert main(["train", "--corpus", "demo", "--recipe", "fastest"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tinygrad-nlp train: error: --recipe: invalid choice: 'fastest' (choose from 'adam', 'fast', 'sgd')"]
+
+
 def test_train_streams_a_text_corpus_with_subsampling_workers_and_the_sgd_recipe(tmp_path):
     from tinygrad_nlp.text import load_text, open_id_file
 
