@@ -307,6 +307,40 @@ def test_with_two_workers_each_batch_draws_the_same_negatives_and_windows_in_eve
         np.testing.assert_array_equal(runs[1][key][1], weights)
 
 
+def test_a_resumed_two_worker_run_draws_what_an_uninterrupted_one_draws(tmp_path, monkeypatch):
+    # Weights differ between two Hogwild runs, but the batches, negatives and windows of every
+    # epoch follow from fit's seed alone: a run resumed from its checkpoint draws the same ones.
+    corpus, contexts, target = data(N=800)
+    real = CBOW.prepare_batch
+    drawn = {"whole": {}, "first": {}, "resumed": {}}
+    current = []
+
+    def recording(self, c, t):
+        prepared = real(self, c, t)
+        drawn[current[-1]][t.tobytes()] = prepared["batch"].negatives.copy()
+        return prepared
+
+    monkeypatch.setattr(CBOW, "prepare_batch", recording)
+
+    def run(name, out, epochs, resume=False):
+        current.append(name)
+        model = CBOW(40, 8, 2, corpus, seed=2, dynamic_window=True)
+        trainer = Trainer(model, Adam(lr=0.05).setup(model), progress=False, workers=2)
+        return trainer.fit(contexts, target, max_epoch=epochs, batch_size=40, seed=1, checkpoint_dir=out,
+                           resume=resume)
+
+    whole = run("whole", tmp_path / "a", 3)
+    run("first", tmp_path / "b", 2)
+    resumed = run("resumed", tmp_path / "b", 3, resume=True)
+    assert resumed.epoch == 3 and resumed.optimizer.step == whole.optimizer.step
+    per_epoch = int(np.ceil(len(target) / 40))
+    assert len(drawn["resumed"]) == per_epoch  # one epoch was left to train
+    last_epoch = dict(list(drawn["whole"].items())[-per_epoch:])
+    assert last_epoch.keys() == drawn["resumed"].keys()
+    for key, negatives in drawn["resumed"].items():
+        np.testing.assert_array_equal(last_epoch[key], negatives)
+
+
 def test_an_error_in_one_worker_stops_every_thread():
     corpus, contexts, target = data(N=2000)
     model = CBOW(40, 8, 2, corpus, seed=0)
