@@ -75,9 +75,10 @@ SGD_LR_PER_TARGET = 0.08
 # takes: Adam at lr 0.03 on batches of 4,000 for 5 epochs. On PTB a batch of 4,000 targets
 # updates about 1.5 distinct rows of each table per target where one of 1,000 updates 2.7 (the
 # optimizer's work), and spends a quarter of the Python per target; the larger learning rate
-# makes up for the fewer steps. On PTB (seeds 0-3,
-# 1 or 2 workers) it gives 4.5-5.1 % analogies and WordSim-353 0.23-0.30, against gensim's
-# 3.8-4.2 % and 0.20-0.25; the corpus recipe's 10 epochs give more (5.9 %, docs/training.md).
+# makes up for the fewer steps. On PTB (seeds 0-3
+# with 1 worker, 0-2 with 2) it gives 4.1-5.1 % analogies and WordSim-353 0.23-0.37, against
+# gensim's 3.8-4.2 % and 0.20-0.25; the corpus recipe's 10 epochs give more (5.9 %,
+# docs/training.md).
 OPTIMIZER_RECIPES = {
     "adam": {},
     "sgd": dict(optimizer="sgd", lr=None, decay=True),  # lr: SGD_LR_PER_TARGET x batch size
