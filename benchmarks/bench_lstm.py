@@ -2,6 +2,7 @@
 
     python benchmarks/bench_lstm.py [--threads 2] [--book PATH] [--hidden 100 --layers 1 ...]
     python benchmarks/bench_lstm.py --memory
+    python benchmarks/bench_lstm.py --output-layer [--threads 2]
 
 Trains the same network - embedding, LSTM, affine, softmax cross-entropy, SGD with global-norm
 clipping - on the same PTB windows (batch 20, time 35, the book's ``Rnnlm`` settings by
@@ -18,7 +19,10 @@ ratios hold on a busy machine. BLAS threads and tinygrad_nlp's own threads are s
 ``--threads`` before numpy loads.
 ``--memory`` prints the peak memory numpy allocates during one training step (tracemalloc) for
 several batch x time sizes and corpus lengths: it follows batch x time x (hidden + V) and not
-the corpus.
+the corpus. ``--output-layer`` times the output layer alone (``Linear`` and softmax cross-entropy,
+forward and backward, on random (batch, time, hidden) inputs) with its large products split
+across tinygrad_nlp's threads (BLAS on one thread meanwhile) and left to BLAS's own threads,
+alternating in one process.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ def parse():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--memory", action="store_true", help="report peak memory per step instead of speed")
+    p.add_argument("--output-layer", action="store_true",
+                   help="time the output layer with its products split across our threads and with BLAS's threads")
     return p.parse_args()
 
 
@@ -211,5 +217,50 @@ def memory(args):
         print(f"| {B} x {T} | {length:,} | {peak / 2**20:.1f} | {peak / 2**20 / (B * T):.3f} |")
 
 
+def output_layer(args):
+    import tinygrad_nlp as tg
+    import tinygrad_nlp.functions as F
+    from tinygrad_nlp import _threads
+
+    rng = np.random.default_rng(0)
+    V = 10000
+    h = rng.standard_normal((args.batch, args.time, args.hidden)).astype(np.float32)
+    W = tg.Parameter((rng.standard_normal((args.hidden, V)) / np.sqrt(args.hidden)).astype(np.float32))
+    b = tg.Parameter(np.zeros(V, np.float32))
+    t = rng.integers(0, V, (args.batch, args.time))
+    split_at = _threads.PARALLEL_MIN_MACS
+
+    def step(split):
+        _threads.PARALLEL_MIN_MACS = split_at if split else 2**62
+        loss = F.softmax_cross_entropy(F.linear(tg.Variable(h), W, b), t)
+        W.cleargrad()
+        b.cleargrad()
+        loss.backward()
+
+    runs = {"products split across tinygrad_nlp's threads": True, "products on BLAS's threads": False}
+    best = {k: float("inf") for k in runs}
+    best_cpu = dict(best)
+    for split in runs.values():
+        step(split)
+    for _ in range(args.rounds):
+        for name, split in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(args.steps):
+                step(split)
+            best[name] = min(best[name], (time.perf_counter() - t0) / args.steps)
+            best_cpu[name] = min(best_cpu[name], (time.process_time() - c0) / args.steps)
+    print(f"output layer: ({args.batch}, {args.time}, {args.hidden}) -> V={V}, forward and backward, "
+          f"{args.threads} thread(s); best of {args.rounds} rounds of {args.steps}")
+    print("| | ms per step | CPU ms per step |")
+    print("| --- | --- | --- |")
+    for name in runs:
+        print(f"| {name} | {best[name] * 1e3:.1f} | {best_cpu[name] * 1e3:.1f} |")
+
+
 if __name__ == "__main__":
-    memory(ARGS) if ARGS.memory else speed(ARGS)
+    if ARGS.memory:
+        memory(ARGS)
+    elif ARGS.output_layer:
+        output_layer(ARGS)
+    else:
+        speed(ARGS)
