@@ -10,6 +10,7 @@ load hits both alike; the best time of each is kept (the scores do not depend on
 
     python benchmarks/bench_time_to_quality.py --ptb-dir ../shared/data/ptb --eval-dir ../shared/data/eval \\
         --epochs 3 4 5 6 --rounds 2 -- --workers 2
+    python benchmarks/bench_time_to_quality.py --epochs 4 5 --rounds 2 -- --recipe fast --workers 2
 
 Goal: some run of ours reaches both of gensim's scores in no more wall time than gensim's run.
 """
