@@ -186,9 +186,10 @@ class Trainer:
         progress: show a progress bar (tqdm) with the running loss and targets/s.
         eval_fn: optional ``eval_fn(model, epoch) -> dict`` called after every epoch; results
             are kept in ``history["eval"]``.
-        prefetch: prepare the next batch in a background thread: True, False, or "auto"
-            (default: on for batches of at least ``PREFETCH_MIN_BATCH`` rows; for small batches
-            the thread's Python work contends for the GIL and costs more than it saves).
+        prefetch: with one worker, prepare the next batch in a background thread: True, False,
+            or "auto" (default: on for batches of at least ``PREFETCH_MIN_BATCH`` rows; for small
+            batches the thread's Python work contends for the GIL and costs more than it saves).
+            Several workers prepare their own batches instead.
         workers: threads that train at once (default 1). With more than one, each thread
             steps its own [`worker_copy`][tinygrad_nlp.models.Model.worker_copy] of the model - the
             same weight arrays, gradients and random generators of its own - on every
