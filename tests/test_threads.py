@@ -126,3 +126,35 @@ def test_run_parallel_keeps_the_callers_numpy_error_settings(two_threads):
     with np.errstate(divide="raise"):
         with pytest.raises(FloatingPointError):
             _threads.run_parallel([lambda: 0, lambda: np.float64(1) / np.float64(0)])
+
+
+def test_threadpool_limits_still_work_after_products_split_in_another_thread(monkeypatch):
+    """A product split from a worker thread leaves threadpoolctl's limits usable from the main
+    thread afterwards (threadpoolctl lets only the thread that first set a limit set others)."""
+    if not _threads._blas_libraries():
+        pytest.skip("no OpenBLAS with its own thread pool here")
+    old = _threads.num_threads()
+    _threads.set_num_threads(2)
+    monkeypatch.setattr(_threads, "PARALLEL_MIN_MACS", 1)
+    try:
+        with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+            a = np.ones((40, 8), np.float32)
+            done, release = threading.Event(), threading.Event()
+
+            def work():  # a product, then the thread stays alive (as a training thread does)
+                _threads.matmul(a, a.T)
+                done.set()
+                release.wait(timeout=30)
+
+            worker = threading.Thread(target=work, daemon=True)
+            worker.start()
+            try:
+                assert done.wait(timeout=30)
+                with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+                    assert blas_threads() == [1] * len(blas_threads())
+                assert set(blas_threads()) == {2}
+            finally:
+                release.set()
+                worker.join(timeout=30)
+    finally:
+        _threads.set_num_threads(old)

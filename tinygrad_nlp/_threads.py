@@ -133,10 +133,14 @@ def _blas_libraries():
 def _set_blas_threads(lib, n):
     # threadpoolctl lets only the first thread that set a limit set others (and silently ignores
     # the rest); the pool is process-wide and _blas_lock orders our changes, so any thread may.
+    # The claim is released again afterwards, so that a later threadpool_limits block in any
+    # thread of the program (the main one, typically) still takes effect.
     clear = getattr(type(lib), "clear_controlling_thread", None)
     if clear is not None:
         clear(force=True)
     lib.set_num_threads(n)
+    if clear is not None:
+        clear(force=True)
 
 
 @contextmanager
