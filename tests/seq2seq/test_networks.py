@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from tinygrad_nlp import Variable
+from tinygrad_nlp import Variable, unrolled
 from tinygrad_nlp.gradcheck import directional_check
 from tinygrad_nlp.models import AttentionSeq2seq, PeekySeq2seq, Seq2seq
 from tinygrad_nlp.seq2seq import MODELS
@@ -163,6 +163,14 @@ def test_graph_draws_encoder_and_decoder_as_clusters():
     assert 'label="hs_enc' in enc and 'label="scores' in dec
     outside = dot.split("\n  }\n")[-1]
     assert 'label="SoftmaxCrossEntropy"' in outside and 'label="loss' in outside
+    # unrolled, each cluster holds one cell node per time step instead of the sequence node
+    xs, ts = batch(n=1)
+    with unrolled():
+        dot = model.graph(xs, ts)
+    enc = dot.split("subgraph cluster_0")[1].split("subgraph cluster_1")[0]
+    dec = dot.split("subgraph cluster_1")[1].split("\n  }\n")[0]
+    assert "LSTMSequence" not in dot
+    assert enc.count('label="LSTMCell"') == xs.shape[1] and dec.count('label="LSTMCell"') == ts.shape[1] - 1
 
 
 @pytest.mark.parametrize("xs, ts, message", [
