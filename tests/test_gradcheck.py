@@ -92,3 +92,13 @@ def test_directional_check_on_a_large_matrix_is_cheap_and_catches_errors():
     assert directional_check(lambda a, b: F.tanh(a @ b), x, W, n_directions=3)
     with pytest.raises(AssertionError, match="random direction"):
         directional_check(lambda a: WrongSin()(a), W)
+
+
+def test_transposed_inputs_are_perturbed_in_place():
+    """A Fortran-ordered (transposed) input is differentiated like its C-ordered copy: the
+    perturbations reach f, where a flat reshape would have perturbed a copy and given zeros."""
+    W = np.arange(6.0).reshape(2, 3).T  # (3, 2), Fortran order
+    assert W.flags.f_contiguous and not W.flags.c_contiguous
+    np.testing.assert_allclose(numerical_grad(lambda v: F.sum(v * v), W), 2 * W, rtol=1e-6)
+    assert gradient_check(lambda v: F.sum(v * v), W)
+    assert gradient_check(lambda a, b: F.matmul(a, b), W, np.arange(8.0).reshape(4, 2).T)

@@ -40,17 +40,18 @@ def numerical_grad(f: Callable[[Variable], Variable | ArrayLike], x: Variable | 
     """
     x = np.array(_to_array(x), dtype=np.float64)
     grad = np.zeros_like(x)
-    flat_x, flat_g = x.reshape(-1), grad.reshape(-1)
     with no_grad():
-        for i in range(flat_x.size):
-            orig = flat_x[i]
-            flat_x[i] = orig + eps
+        # Indexed in place, not through a flat reshape: that would be a copy for a transposed
+        # (Fortran-ordered) input, and the perturbations would never reach ``f``.
+        for i in np.ndindex(x.shape):
+            orig = x[i]
+            x[i] = orig + eps
             y1 = _to_array(f(Variable(x.copy())))
-            flat_x[i] = orig - eps
+            x[i] = orig - eps
             y2 = _to_array(f(Variable(x.copy())))
-            flat_x[i] = orig
+            x[i] = orig
             diff = y1.astype(np.float64) - y2.astype(np.float64)
-            flat_g[i] = np.sum(diff if weights is None else diff * weights) / (2 * eps)
+            grad[i] = np.sum(diff if weights is None else diff * weights) / (2 * eps)
     return grad
 
 
@@ -133,15 +134,14 @@ def gradient_check(f: Callable[..., Variable | ArrayLike], *inputs: Variable | A
     for i in float_positions:
         x = arrays[i]
         numeric = np.zeros_like(x)
-        flat_x, flat_n = x.reshape(-1), numeric.reshape(-1)
-        for j in range(flat_x.size):
-            orig = flat_x[j]
-            flat_x[j] = orig + eps
+        for j in np.ndindex(x.shape):  # in place, whatever the memory order (see numerical_grad)
+            orig = x[j]
+            x[j] = orig + eps
             up = _loss_at(f, arrays, float_positions, weights)
-            flat_x[j] = orig - eps
+            x[j] = orig - eps
             down = _loss_at(f, arrays, float_positions, weights)
-            flat_x[j] = orig
-            flat_n[j] = (up - down) / (2 * eps)
+            x[j] = orig
+            numeric[j] = (up - down) / (2 * eps)
         _compare(i, grads[i], numeric, rtol, atol)
     return True
 
