@@ -47,7 +47,10 @@ def test_lm_train_writes_every_output(run_dir):
         assert summary[key] > 0, key
     assert summary["valid_perplexity"] == summary["test_perplexity"]  # the same file
     assert len(summary["history"]) == 2
-    assert "<svg" in (run_dir / "graph.svg").read_text()
+    svg = (run_dir / "graph.svg").read_text()
+    assert "<svg" in svg
+    # drawn unrolled: a cluster per time step, each holding the cells of both layers
+    assert all(f"t = {t}" in svg for t in range(3)) and svg.count("LSTMCell layer") == 6
 
 
 def test_lm_evaluate_reproduces_the_summary(run_dir, corpus, capsys):
