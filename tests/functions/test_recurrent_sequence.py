@@ -180,3 +180,24 @@ def test_second_derivatives_are_refused(cell):
     F.sum(hs).backward(create_graph=True)
     with pytest.raises(NotImplementedError, match="differentiable once"):
         F.sum(v.grad * v.grad).backward()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_recurrent_weight_gradient_split_across_threads_is_the_same(cell, monkeypatch):
+    """``W_h``'s gradient, one (H, T*N) @ (T*N, kH) product, is split across tinygrad_nlp's
+    threads when large (as Linear's products are): every gradient is the same as unsplit."""
+    from tinygrad_nlp import _threads
+
+    if not _threads._blas_libraries():
+        pytest.skip("products are split only beside OpenBLAS's own thread pool")
+    args = inputs(cell, N=4, T=6, H=8, dtype=np.float32)
+    grads = []
+    for split in (False, True):
+        monkeypatch.setattr(_threads, "PARALLEL_MIN_MACS", 1 if split else 10**15)
+        monkeypatch.setattr(_threads, "_num_threads", 2)
+        vs = [Variable(a.copy()) for a in args]
+        F.sum(CELLS[cell][0](*vs)[0] ** 2).backward()
+        grads.append([v.grad.data for v in vs])
+    for a, b in zip(*grads):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tinygrad_nlp import backend
+from tinygrad_nlp import _threads, backend
 from tinygrad_nlp.core import Function, Variable
 from tinygrad_nlp.functions.rnn import _data, _vars
 
@@ -97,7 +97,12 @@ class LSTMSequence(_Sequence):
                 np.matmul(dA[t], W_hT, out=dh)
                 dh += g_hs[t - 1]
         g_h0 = dA[0] @ W_hT
-        g_W = hs[:-1].reshape(T * N, -1).T @ dA.reshape(T * N, H4)
+        # A large product, split across our threads as Linear's are. Left to BLAS's own threads it
+        # woke them, and they spun for the next ~0.1 s on the cores where the optimizer update and
+        # the next window's softmax ran on our threads: a language model's step at 2 threads took
+        # 54 ms, now 34. The price: a seq2seq step, whose per-step products do use BLAS's
+        # threads, now mixes the two sets and is about 10 % slower at 2 threads.
+        g_W = _threads.matmul(hs[:-1].reshape(T * N, -1).T, dA.reshape(T * N, H4))
         return dA, g_h0, dc, g_W
 
 
@@ -137,7 +142,7 @@ class GRUSequence(_Sequence):
             if t:
                 dh += g_hs[t - 1]
         flat = d_hw.reshape(T * N, H3)
-        return d_xw, dh, hs[:-1].reshape(T * N, -1).T @ flat, flat.sum(axis=0)
+        return d_xw, dh, _threads.matmul(hs[:-1].reshape(T * N, -1).T, flat), flat.sum(axis=0)
 
 
 class RNNSequence(_Sequence):
@@ -170,7 +175,7 @@ class RNNSequence(_Sequence):
                 np.matmul(dA[t], W_hT, out=dh)
                 dh += g_hs[t - 1]
         g_h0 = dA[0] @ W_hT
-        return dA, g_h0, hs[:-1].reshape(T * N, H).T @ dA.reshape(T * N, H)
+        return dA, g_h0, _threads.matmul(hs[:-1].reshape(T * N, H).T, dA.reshape(T * N, H))
 
 
 def _check(name, xw, blocks, states, W_h, b_h=None):
