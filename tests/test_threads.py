@@ -5,10 +5,9 @@ import threading
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from tinygrad_nlp import _threads
-
-threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 def blas_threads():
