@@ -27,23 +27,9 @@ from numpy.typing import ArrayLike
 
 from tinygrad_nlp import _threads, backend
 from tinygrad_nlp.core import Function, Variable
-from tinygrad_nlp.functions.rnn import _data, _vars
+from tinygrad_nlp.functions.rnn import _data, _FirstOrder, _vars
 
 __all__ = ["lstm_sequence", "gru_sequence", "rnn_sequence", "LSTMSequence", "GRUSequence", "RNNSequence"]
-
-
-class _Gradients(Function):
-    """The backward node of a sequence Function: its forward computes every input gradient."""
-
-    def __init__(self, sequence):
-        self.sequence = sequence
-
-    def forward(self, *gys):
-        return self.sequence._grads(*gys)
-
-    def backward(self, *ggs):
-        name = type(self.sequence).__name__
-        raise NotImplementedError(f"{name} is differentiable once: its gradient cannot be differentiated again")
 
 
 def _transposed(W):
@@ -59,7 +45,7 @@ class _Sequence(Function):
         return self._grads(*gys)
 
     def backward(self, *gys):
-        return tuple(_Gradients(self)(*gys))
+        return tuple(_FirstOrder(self)(*gys))
 
 
 class LSTMSequence(_Sequence):

@@ -82,17 +82,18 @@ def _check_bias(name, what, b, size):
 
 
 class _FirstOrder(Function):
-    """The backward node of a cell: its forward computes all the cell's input gradients."""
+    """The backward node of a cell or a sequence Function (``owner``): its forward computes all
+    of the owner's input gradients, and it cannot be differentiated itself."""
 
-    def __init__(self, cell):
-        self.cell = cell
+    def __init__(self, owner):
+        self.owner = owner
 
     def forward(self, *gys):
-        return self.cell._grads(*gys)
+        return self.owner._grads(*gys)
 
     def backward(self, *ggs):
         raise NotImplementedError(
-            f"{type(self.cell).__name__} is differentiable once: its gradient cannot be differentiated again"
+            f"{type(self.owner).__name__} is differentiable once: its gradient cannot be differentiated again"
         )
 
 
