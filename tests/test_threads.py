@@ -157,3 +157,30 @@ def test_threadpool_limits_still_work_after_products_split_in_another_thread(mon
                 worker.join(timeout=30)
     finally:
         _threads.set_num_threads(old)
+
+
+def test_by_rows_covers_the_rows_once_in_blocks_on_the_threads(two_threads, monkeypatch):
+    monkeypatch.setattr(_threads, "ROWS_MIN_MACS", 1)
+    monkeypatch.setattr(_threads, "ROWS_MIN_BLOCK", 3)
+    seen, names, inside = [], set(), []
+
+    def task(rows):
+        seen.append((rows.start, rows.stop))
+        names.add(threading.current_thread().name)
+        inside.append(blas_threads())
+
+    _threads.by_rows(task, 7, macs=10)
+    assert sorted(seen) == [(0, 3), (3, 7)]
+    assert len(names) == 2
+    if _threads._blas_libraries():
+        assert all(counts == [1] * len(counts) for counts in inside)
+
+
+@pytest.mark.parametrize("n, macs, threads", [(7, 10, 1), (5, 10, 2), (7, 0, 2)])
+def test_by_rows_is_one_call_on_one_thread_few_rows_or_little_work(monkeypatch, n, macs, threads):
+    monkeypatch.setattr(_threads, "ROWS_MIN_MACS", 1)
+    monkeypatch.setattr(_threads, "ROWS_MIN_BLOCK", 3)
+    monkeypatch.setattr(_threads, "_num_threads", threads)
+    calls = []
+    _threads.by_rows(lambda rows: calls.append((rows, threading.current_thread().name)), n, macs)
+    assert calls == [(slice(None), threading.current_thread().name)]

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["num_threads", "set_num_threads", "pool", "run_parallel", "serial", "single_threaded_blas", "matmul"]
+__all__ = ["num_threads", "set_num_threads", "pool", "run_parallel", "serial", "single_threaded_blas", "matmul", "by_rows"]
 
 
 def _default_threads():
@@ -188,3 +188,30 @@ def matmul(a, b):
     with single_threaded_blas():
         run_parallel(tasks)
     return out
+
+
+# ----------------------------------------------------------------------------- independent rows
+# A recurrence couples the steps of a sequence but never two of its rows: row n of h_t depends on
+# row n of h_{t-1} alone. So a whole recurrent loop splits into blocks of rows that run side by
+# side with no meeting point between the steps - each thread multiplies its (N/k, H) slice of
+# h_{t-1} by W_h on one BLAS thread and does its rows' gate work. Left to BLAS, each step's
+# (N, H) @ (H, 4H) product was split afresh across BLAS's threads, and the gate work between the
+# products ran on one core while BLAS's other threads spun.
+
+# Loops of at least this many multiply-adds, with at least this many rows a block, are split.
+ROWS_MIN_MACS = 20_000_000
+ROWS_MIN_BLOCK = 16
+
+
+def by_rows(task, n, macs):
+    """Call ``task(rows)`` for blocks of rows (slices) covering ``range(n)``, the blocks spread over
+    the threads with BLAS on one thread each; one call ``task(slice(None))`` when there is one
+    thread, ``n`` is too small to give each ``ROWS_MIN_BLOCK`` rows, or the loop does fewer than
+    ``ROWS_MIN_MACS`` multiply-adds. ``task`` must touch only its rows of shared arrays."""
+    workers = min(_num_threads, n // ROWS_MIN_BLOCK, 8)
+    if workers < 2 or macs < ROWS_MIN_MACS or getattr(_local, "serial", False) or not _blas_libraries():
+        task(slice(None))
+        return
+    bounds = np.linspace(0, n, workers + 1).astype(np.int64)
+    with single_threaded_blas():
+        run_parallel([lambda r=slice(a, b): task(r) for a, b in zip(bounds[:-1], bounds[1:])])

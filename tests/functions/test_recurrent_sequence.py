@@ -201,3 +201,42 @@ def test_recurrent_weight_gradient_split_across_threads_is_the_same(cell, monkey
     for a, b in zip(*grads):
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_rows_split_across_threads_give_the_same_values_and_gradients(cell, impl, monkeypatch):
+    """With two threads a large sequence runs as blocks of rows side by side, forward and backward
+    (rows never meet in a recurrence): values and every gradient are those of the one-block run,
+    also for a batch that does not divide evenly."""
+    from tinygrad_nlp import _threads
+
+    if not _threads._blas_libraries():
+        pytest.skip("rows are split only beside OpenBLAS's own thread pool")
+    args = inputs(cell, N=7, T=5, H=6, dtype=np.float32)
+    blocks = []
+    real_run_parallel = _threads.run_parallel
+
+    def counting_run_parallel(tasks):
+        tasks = list(tasks)
+        blocks.append(len(tasks))
+        return real_run_parallel(tasks)
+
+    monkeypatch.setattr(_threads, "run_parallel", counting_run_parallel)
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+    runs = []
+    for split in (False, True):
+        monkeypatch.setattr(_threads, "ROWS_MIN_MACS", 1 if split else 10**15)
+        monkeypatch.setattr(_threads, "ROWS_MIN_BLOCK", 2)
+        blocks.clear()
+        vs = [Variable(a.copy()) for a in args]
+        outs = CELLS[cell][0](*vs)
+        loss = F.sum(outs[0] ** 2)  # every output gets a gradient: the states of every step, the final ones
+        for i, final in enumerate(outs[1:]):
+            loss = loss + F.sum(final) * (i + 2.0)
+        loss.backward()
+        runs.append(([o.data for o in outs], [v.grad.data for v in vs]))
+        assert blocks.count(2) == (2 if split else 0)  # the forward's and the backward's time loops
+    (values, grads), (split_values, split_grads) = runs
+    for a, b in zip(values + grads, split_values + split_grads):
+        assert b.dtype == np.float32
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)

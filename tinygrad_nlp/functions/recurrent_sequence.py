@@ -11,7 +11,10 @@ run by default:
   of the step in place;
 * the backward walks the steps in reverse doing only what must be sequential (the gate
   primitive's backward and ``dA_t @ W_h^T``), then gets ``W_h``'s gradient for all steps from a
-  single (H, T*N) @ (T*N, kH) product.
+  single (H, T*N) @ (T*N, kH) product;
+* with several threads, both time loops of a large sequence run as blocks of rows side by side
+  (``_threads.by_rows``): a row of the batch never meets another in a
+  recurrence, so the blocks need no meeting point between steps.
 
 Sequences are **time-major**, (T, N, ...), as PyTorch's recurrent layers are by default: a time
 step is then a contiguous (N, ...) block, and neither the forward nor the backward copies a
@@ -63,9 +66,13 @@ class LSTMSequence(_Sequence):
         tanh_c = np.empty((T, N, H), dtype=xw.dtype)
         hs[0], cs[0] = h0, c0
         lstm_gates = backend.ops.lstm_gates
-        for t in range(T):
-            np.matmul(hs[t], W_h, out=gates[t])
-            lstm_gates(gates[t], xw[t], cs[t], cs[t + 1], tanh_c[t], hs[t + 1])
+
+        def run(r):
+            for t in range(T):
+                np.matmul(hs[t, r], W_h, out=gates[t, r])
+                lstm_gates(gates[t, r], xw[t, r], cs[t, r], cs[t + 1, r], tanh_c[t, r], hs[t + 1, r])
+
+        _threads.by_rows(run, N, T * N * H * H4)
         self.gates, self.cs, self.hs, self.tanh_c = gates, cs, hs, tanh_c
         return hs[1:], hs[T].copy(), cs[T].copy()
 
@@ -76,18 +83,21 @@ class LSTMSequence(_Sequence):
         dA = np.empty_like(gates)
         dh = g_h + g_hs[T - 1]
         dc = np.array(g_c, dtype=gates.dtype)
+        g_h0 = np.empty_like(dh)
         backward = backend.ops.lstm_gates_backward
-        for t in range(T - 1, -1, -1):
-            backward(gates[t], cs[t], tanh_c[t], dh, dc, dA[t])
-            if t:
-                np.matmul(dA[t], W_hT, out=dh)
-                dh += g_hs[t - 1]
-        g_h0 = dA[0] @ W_hT
+
+        def run(r):
+            for t in range(T - 1, -1, -1):
+                backward(gates[t, r], cs[t, r], tanh_c[t, r], dh[r], dc[r], dA[t, r])
+                np.matmul(dA[t, r], W_hT, out=dh[r] if t else g_h0[r])
+                if t:
+                    dh[r] += g_hs[t - 1, r]
+
+        _threads.by_rows(run, N, T * N * H4 * (H4 // 4))
         # A large product, split across our threads as Linear's are. Left to BLAS's own threads it
         # woke them, and they spun for the next ~0.1 s on the cores where the optimizer update and
         # the next window's softmax ran on our threads: a language model's step at 2 threads took
-        # 54 ms, now 34. The price: a seq2seq step, whose per-step products do use BLAS's
-        # threads, now mixes the two sets and is about 10 % slower at 2 threads.
+        # 54 ms, now 34.
         g_W = _threads.matmul(hs[:-1].reshape(T * N, -1).T, dA.reshape(T * N, H4))
         return dA, g_h0, dc, g_W
 
@@ -107,9 +117,13 @@ class GRUSequence(_Sequence):
         hs = np.empty((T + 1, N, H), dtype=xw.dtype)
         hs[0] = h0
         gru_gates = backend.ops.gru_gates
-        for t in range(T):
-            np.matmul(hs[t], W_h, out=hw[t])
-            gru_gates(hw[t], xw[t], b_h, hs[t], gates[t], hs[t + 1])
+
+        def run(r):
+            for t in range(T):
+                np.matmul(hs[t, r], W_h, out=hw[t, r])
+                gru_gates(hw[t, r], xw[t, r], b_h, hs[t, r], gates[t, r], hs[t + 1, r])
+
+        _threads.by_rows(run, N, T * N * H * H3)
         self.hw, self.gates, self.hs = hw, gates, hs
         return hs[1:], hs[T].copy()
 
@@ -119,16 +133,22 @@ class GRUSequence(_Sequence):
         T, N, H3 = gates.shape
         d_xw, d_hw = np.empty_like(gates), np.empty_like(gates)
         dh = g_h + g_hs[T - 1]
-        dh_prev = np.empty_like(dh)
+        dh_prev, g_h0 = np.empty_like(dh), np.empty_like(dh)
         backward = backend.ops.gru_gates_backward
-        for t in range(T - 1, -1, -1):
-            backward(gates[t], hw[t], hs[t], dh, d_xw[t], d_hw[t], dh_prev)
-            dh_prev += d_hw[t] @ W_hT
-            dh, dh_prev = dh_prev, dh
-            if t:
-                dh += g_hs[t - 1]
+
+        def run(r):
+            d, d_prev = dh[r], dh_prev[r]  # two buffers, swapped each step
+            for t in range(T - 1, -1, -1):
+                backward(gates[t, r], hw[t, r], hs[t, r], d, d_xw[t, r], d_hw[t, r], d_prev)
+                d_prev += d_hw[t, r] @ W_hT
+                d, d_prev = d_prev, d
+                if t:
+                    d += g_hs[t - 1, r]
+            g_h0[r] = d
+
+        _threads.by_rows(run, N, T * N * H3 * (H3 // 3))
         flat = d_hw.reshape(T * N, H3)
-        return d_xw, dh, _threads.matmul(hs[:-1].reshape(T * N, -1).T, flat), flat.sum(axis=0)
+        return d_xw, g_h0, _threads.matmul(hs[:-1].reshape(T * N, -1).T, flat), flat.sum(axis=0)
 
 
 class RNNSequence(_Sequence):
@@ -142,9 +162,13 @@ class RNNSequence(_Sequence):
         hs = np.empty((T + 1, N, H), dtype=xw.dtype)
         hs[0] = h0
         rnn_gates = backend.ops.rnn_gates
-        for t in range(T):
-            np.matmul(hs[t], W_h, out=hs[t + 1])
-            rnn_gates(hs[t + 1], xw[t])
+
+        def run(r):
+            for t in range(T):
+                np.matmul(hs[t, r], W_h, out=hs[t + 1, r])
+                rnn_gates(hs[t + 1, r], xw[t, r])
+
+        _threads.by_rows(run, N, T * N * H * H)
         self.hs = hs
         return hs[1:], hs[T].copy()
 
@@ -154,13 +178,17 @@ class RNNSequence(_Sequence):
         T, N, H = g_hs.shape
         dA = np.empty((T, N, H), dtype=hs.dtype)
         dh = g_h + g_hs[T - 1]
+        g_h0 = np.empty_like(dh)
         backward = backend.ops.rnn_gates_backward
-        for t in range(T - 1, -1, -1):
-            backward(hs[t + 1], dh, dA[t])
-            if t:
-                np.matmul(dA[t], W_hT, out=dh)
-                dh += g_hs[t - 1]
-        g_h0 = dA[0] @ W_hT
+
+        def run(r):
+            for t in range(T - 1, -1, -1):
+                backward(hs[t + 1, r], dh[r], dA[t, r])
+                np.matmul(dA[t, r], W_hT, out=dh[r] if t else g_h0[r])
+                if t:
+                    dh[r] += g_hs[t - 1, r]
+
+        _threads.by_rows(run, N, T * N * H * H)
         return dA, g_h0, _threads.matmul(hs[:-1].reshape(T * N, H).T, dA.reshape(T * N, H))
 
 
