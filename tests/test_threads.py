@@ -169,14 +169,14 @@ def test_by_rows_covers_the_rows_once_in_blocks_on_the_threads(two_threads, monk
         names.add(threading.current_thread().name)
         inside.append(blas_threads())
 
-    _threads.by_rows(task, 7, macs=10)
+    _threads.by_rows(task, 7, step_macs=10)
     assert sorted(seen) == [(0, 3), (3, 7)]
     assert len(names) == 2
     if _threads._blas_libraries():
         assert all(counts == [1] * len(counts) for counts in inside)
 
 
-@pytest.mark.parametrize("n, macs, threads", [(7, 10, 1), (5, 10, 2), (7, 0, 2)])
+@pytest.mark.parametrize("n, macs, threads", [(7, 10, 1), (5, 10, 2), (7, 1, 2)])
 def test_by_rows_is_one_call_on_one_thread_few_rows_or_little_work(monkeypatch, n, macs, threads):
     monkeypatch.setattr(_threads, "ROWS_MIN_MACS", 1)
     monkeypatch.setattr(_threads, "ROWS_MIN_BLOCK", 3)

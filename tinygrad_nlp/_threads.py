@@ -198,18 +198,25 @@ def matmul(a, b):
 # (N, H) @ (H, 4H) product was split afresh across BLAS's threads, and the gate work between the
 # products ran on one core while BLAS's other threads spun.
 
-# Loops of at least this many multiply-adds, with at least this many rows a block, are split.
-ROWS_MIN_MACS = 20_000_000
+# A block's share of one step's product must be at least this many multiply-adds (about 50 us
+# on one core), in blocks of at least this many rows. Below, the threads' hand-offs of the GIL
+# between steps cost more than the second core gives: Peeky's addition step (N=128, H=128: 4.2
+# million a block) took 10.1 ms split against 8.6 whole, the attention step on dates (N=128,
+# H=256: 16.8 million) 58 against 79 ms.
+ROWS_MIN_MACS = 8_000_000
 ROWS_MIN_BLOCK = 16
 
 
-def by_rows(task, n, macs):
-    """Call ``task(rows)`` for blocks of rows (slices) covering ``range(n)``, the blocks spread over
-    the threads with BLAS on one thread each; one call ``task(slice(None))`` when there is one
-    thread, ``n`` is too small to give each ``ROWS_MIN_BLOCK`` rows, or the loop does fewer than
-    ``ROWS_MIN_MACS`` multiply-adds. ``task`` must touch only its rows of shared arrays."""
+def by_rows(task, n, step_macs):
+    """Call ``task(rows)`` for blocks of rows (slices) covering ``range(n)``, the blocks spread
+    over the threads with BLAS on one thread each. ``step_macs`` is the multiply-adds of one
+    step's product over all ``n`` rows. One call ``task(slice(None))`` in this thread when there is
+    one thread, when ``n`` is too small to give each block ``ROWS_MIN_BLOCK`` rows, or when a
+    block's share of a step is under ``ROWS_MIN_MACS``. ``task`` must touch only its rows of
+    shared arrays."""
     workers = min(_num_threads, n // ROWS_MIN_BLOCK, 8)
-    if workers < 2 or macs < ROWS_MIN_MACS or getattr(_local, "serial", False) or not _blas_libraries():
+    if (workers < 2 or step_macs < ROWS_MIN_MACS * workers or getattr(_local, "serial", False)
+            or not _blas_libraries()):
         task(slice(None))
         return
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)

@@ -72,7 +72,7 @@ class LSTMSequence(_Sequence):
                 np.matmul(hs[t, r], W_h, out=gates[t, r])
                 lstm_gates(gates[t, r], xw[t, r], cs[t, r], cs[t + 1, r], tanh_c[t, r], hs[t + 1, r])
 
-        _threads.by_rows(run, N, T * N * H * H4)
+        _threads.by_rows(run, N, N * H * H4)
         self.gates, self.cs, self.hs, self.tanh_c = gates, cs, hs, tanh_c
         return hs[1:], hs[T].copy(), cs[T].copy()
 
@@ -93,7 +93,7 @@ class LSTMSequence(_Sequence):
                 if t:
                     dh[r] += g_hs[t - 1, r]
 
-        _threads.by_rows(run, N, T * N * H4 * (H4 // 4))
+        _threads.by_rows(run, N, N * H4 * (H4 // 4))
         # A large product, split across our threads as Linear's are. Left to BLAS's own threads it
         # woke them, and they spun for the next ~0.1 s on the cores where the optimizer update and
         # the next window's softmax ran on our threads: a language model's step at 2 threads took
@@ -123,7 +123,7 @@ class GRUSequence(_Sequence):
                 np.matmul(hs[t, r], W_h, out=hw[t, r])
                 gru_gates(hw[t, r], xw[t, r], b_h, hs[t, r], gates[t, r], hs[t + 1, r])
 
-        _threads.by_rows(run, N, T * N * H * H3)
+        _threads.by_rows(run, N, N * H * H3)
         self.hw, self.gates, self.hs = hw, gates, hs
         return hs[1:], hs[T].copy()
 
@@ -146,7 +146,7 @@ class GRUSequence(_Sequence):
                     d += g_hs[t - 1, r]
             g_h0[r] = d
 
-        _threads.by_rows(run, N, T * N * H3 * (H3 // 3))
+        _threads.by_rows(run, N, N * H3 * (H3 // 3))
         flat = d_hw.reshape(T * N, H3)
         return d_xw, g_h0, _threads.matmul(hs[:-1].reshape(T * N, -1).T, flat), flat.sum(axis=0)
 
@@ -168,7 +168,7 @@ class RNNSequence(_Sequence):
                 np.matmul(hs[t, r], W_h, out=hs[t + 1, r])
                 rnn_gates(hs[t + 1, r], xw[t, r])
 
-        _threads.by_rows(run, N, T * N * H * H)
+        _threads.by_rows(run, N, N * H * H)
         self.hs = hs
         return hs[1:], hs[T].copy()
 
@@ -188,7 +188,7 @@ class RNNSequence(_Sequence):
                 if t:
                     dh[r] += g_hs[t - 1, r]
 
-        _threads.by_rows(run, N, T * N * H * H)
+        _threads.by_rows(run, N, N * H * H)
         return dA, g_h0, _threads.matmul(hs[:-1].reshape(T * N, H).T, dA.reshape(T * N, H))
 
 
