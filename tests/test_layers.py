@@ -260,7 +260,7 @@ def test_recurrent_layer_rejects_bad_input_and_state():
         RNN(3, 4, dropout=1.0)
 
 
-def _window_results(cls, unrolled_mode, stateful):
+def _window_results(cls, unrolled_mode, stateful, D=3, H=5):
     """Two windows of a two-layer layer with dropout, from the same seeds: the outputs, the last
     states, and the gradients of the inputs and every weight after the second window."""
     from contextlib import nullcontext
@@ -268,9 +268,9 @@ def _window_results(cls, unrolled_mode, stateful):
     from tinygrad_nlp import unrolled
 
     rng = np.random.default_rng(7)
-    layer = cls(3, 5, num_layers=2, dropout=0.3, stateful=stateful, rng=11)
-    xs = [Variable(rng.normal(size=(2, 4, 3)).astype(np.float32)) for _ in range(2)]
-    w = rng.normal(size=(2, 4, 5)).astype(np.float32)
+    layer = cls(D, H, num_layers=2, dropout=0.3, stateful=stateful, rng=11)
+    xs = [Variable(rng.normal(size=(2, 4, D)).astype(np.float32)) for _ in range(2)]
+    w = rng.normal(size=(2, 4, H)).astype(np.float32)
     outs = []
     with unrolled() if unrolled_mode else nullcontext():
         for x in xs:  # the second window continues the first: carried (stateful) or passed live
@@ -279,7 +279,7 @@ def _window_results(cls, unrolled_mode, stateful):
         (ys * w).sum().backward()
     states = [v.data for s in layer.state for v in (s if isinstance(s, tuple) else (s,))]
     grads = [x.grad.data for x in xs if x.grad is not None] + [p.grad.data for p in layer.params()]
-    nodes = {type(f).__name__ for f in _creators(ys)}
+    nodes = {type(f).__name__ + ("" if getattr(f, "projected", True) else " unprojected") for f in _creators(ys)}
     return outs, states, grads, nodes
 
 
@@ -312,6 +312,38 @@ def test_unrolled_mode_gives_the_values_and_gradients_of_the_sequence_node(cls, 
     for a, b in zip(seq_grads, unr_grads):  # W_h's gradient: one product against a sum of T
         assert a.dtype == np.float32
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("stateful", [False, True])
+def test_an_lstm_with_a_narrow_input_puts_it_into_each_steps_product(stateful, impl):
+    """An input of at most H/8 features skips the projection (``lstm_sequence(x, ..., W_x=, b=)``);
+    the second layer, H wide, is projected first. Values and gradients are those of the unrolled
+    cells up to rounding: the product sums ``x W_x`` and ``h W_h`` in one go."""
+    seq = _window_results(LSTM, False, stateful, D=2, H=16)
+    unr = _window_results(LSTM, True, stateful, D=2, H=16)
+    assert {"LSTMSequence unprojected", "LSTMSequence"} <= seq[3]
+    for a, b in zip(seq[0] + seq[1] + seq[2], unr[0] + unr[1] + unr[2]):
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_narrow_lstm_input_beside_a_constant_equals_joining_it_to_every_step():
+    rng = np.random.default_rng(9)
+    N, T, C, D, H = 3, 4, 5, 2, 16
+    layer = LSTM(C + D, H, rng=1, dtype=np.float64)
+    xs, constant = rng.normal(size=(N, T, D)), rng.normal(size=(N, C))
+    joined = np.concatenate([np.broadcast_to(constant[:, None], (N, T, C)), xs], axis=2)
+    ys = layer(xs, constant=constant)
+    assert not ys.creator.inputs[0].creator.projected  # the constant became a bias row per sequence
+    np.testing.assert_allclose(ys.data, layer(joined).data, rtol=1e-12, atol=1e-13)
+    assert gradient_check(lambda c, x: layer(x, constant=c), constant, xs)
+    grads = []
+    for inputs in ((xs,), (joined,)):  # joined: 7 features, projected first
+        layer.cleargrads()
+        layer(*inputs, constant=constant if inputs[0] is xs else None).sum().backward()
+        grads.append([p.grad.data.copy() for p in layer.params()])
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("cls", RECURRENT)

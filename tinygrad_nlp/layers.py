@@ -250,16 +250,18 @@ class _CellWeights(Layer):
         The input projection of all T*N positions is one matrix product (see ``project``). The
         time loop is then one sequence Function (``F.lstm_sequence`` etc.), or, inside
         ``tinygrad_nlp.unrolled()``, one step Function per time step tagged with its
-        ``time_step`` and ``layer`` for graph diagrams; both give the same values.
+        ``time_step`` and ``layer`` for graph diagrams; both give the same values. (An LSTM
+        whose input is narrow leaves the projection to its sequence Function, inside each
+        step's product: see ``LSTMCellWeights.sequence``.)
         """
-        xw = self.project(xs, constant)
         if state is None:
             zeros = np.zeros((xs.shape[1], self.hidden_size), dtype=self.W_h.dtype)
             state = (Variable(zeros), Variable(zeros)) if self.has_state_c else Variable(zeros)
         if not Config.unrolled:
-            hs, state = self.sequence(xw, state)
+            hs, state = self.sequence(xs, state, constant)
             self._label(hs.creator)
             return hs, state
+        xw = self.project(xs, constant)
         hs = []
         for t, step in enumerate(F.unbind(xw, axis=0)):
             state = self.step(step, state)
@@ -282,8 +284,8 @@ class RNNCellWeights(_CellWeights):
 
     blocks = 1
 
-    def sequence(self, xw: Variable, h: Variable) -> tuple[Variable, Variable]:
-        return RNNSequence()(xw, h, self.W_h)
+    def sequence(self, xs: Variable, h: Variable, constant: Variable | None = None) -> tuple[Variable, Variable]:
+        return RNNSequence()(self.project(xs, constant), h, self.W_h)
 
     def step(self, xw: Variable, h: Variable) -> Variable:
         return RNNCellFn(projected=True)(xw, h, self.W_h)
@@ -296,8 +298,22 @@ class LSTMCellWeights(_CellWeights):
     blocks = 4
     has_state_c = True
 
-    def sequence(self, xw: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, tuple[Variable, Variable]]:
-        hs, h, c = LSTMSequence()(xw, state[0], state[1], self.W_h)
+    # An input at most this fraction of the state's width (an embedding of 16 feeding H = 128 or
+    # 256) goes into each step's product instead of being projected first: see LSTMSequence.
+    NARROW_INPUT = 1 / 8
+
+    def sequence(self, xs: Variable, state: tuple[Variable, Variable],
+                 constant: Variable | None = None) -> tuple[Variable, tuple[Variable, Variable]]:
+        (h, c), D = state, xs.shape[2]
+        if D > self.NARROW_INPUT * self.hidden_size:
+            hs, h, c = LSTMSequence()(self.project(xs, constant), h, c, self.W_h)
+            return hs, (h, c)
+        if constant is None:
+            W_x, b = self.W_x, self.b
+        else:  # the constant's share, the same at every step, becomes a bias row per sequence
+            C = constant.shape[1]
+            W_x, b = self.W_x[C:], F.linear(constant, self.W_x[:C], self.b)
+        hs, h, c = LSTMSequence(projected=False)(xs, h, c, self.W_h, W_x, b)
         return hs, (h, c)
 
     def step(self, xw: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, Variable]:
@@ -311,8 +327,8 @@ class GRUCellWeights(_CellWeights):
 
     blocks = 3
 
-    def sequence(self, xw: Variable, h: Variable) -> tuple[Variable, Variable]:
-        return GRUSequence()(xw, h, self.W_h, self.b_h)
+    def sequence(self, xs: Variable, h: Variable, constant: Variable | None = None) -> tuple[Variable, Variable]:
+        return GRUSequence()(self.project(xs, constant), h, self.W_h, self.b_h)
 
     def step(self, xw: Variable, h: Variable) -> Variable:
         return GRUCellFn(projected=True)(xw, h, self.W_h, self.b_h)

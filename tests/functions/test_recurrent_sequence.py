@@ -240,3 +240,89 @@ def test_rows_split_across_threads_give_the_same_values_and_gradients(cell, impl
     for a, b in zip(values + grads, split_values + split_grads):
         assert b.dtype == np.float32
         np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)
+
+
+# ----- the LSTM's unprojected form: lstm_sequence(x, h, c, W_h, W_x=..., b=...) -----
+def unprojected_inputs(N=3, T=4, D=2, H=5, per_sequence_bias=False, dtype=np.float64):
+    """``(x, h, c, W_h, W_x, b)``; ``b`` (4H,), or (N, 4H) with ``per_sequence_bias``."""
+    shapes = [(T, N, D), (N, H), (N, H), (H, 4 * H), (D, 4 * H), (N, 4 * H) if per_sequence_bias else (4 * H,)]
+    return [rng.standard_normal(s).astype(dtype) * 0.7 for s in shapes]
+
+
+def unprojected(x, h, c, W_h, W_x, b):
+    return F.lstm_sequence(x, h, c, W_h, W_x=W_x, b=b)
+
+
+@pytest.mark.parametrize("per_sequence_bias", [False, True])
+@pytest.mark.parametrize("T", [1, 3])
+def test_unprojected_gradients_against_finite_differences(per_sequence_bias, T, impl):
+    args = unprojected_inputs(T=T, per_sequence_bias=per_sequence_bias)
+    for k in range(3):
+        gradient_check(lambda *a, k=k: unprojected(*a)[k], *args)
+
+
+@pytest.mark.parametrize("per_sequence_bias", [False, True])
+def test_unprojected_equals_projecting_first(per_sequence_bias, impl):
+    """``[h | x] @ [W_h ; W_x]`` per step gives what ``lstm_sequence(x @ W_x + b, ...)`` gives,
+    in values and in the gradients of all six inputs (float32, up to rounding)."""
+    args = unprojected_inputs(N=4, T=6, D=3, H=8, per_sequence_bias=per_sequence_bias, dtype=np.float32)
+    weights = [rng.standard_normal(s).astype(np.float32) for s in ((6, 4, 8), (4, 8), (4, 8))]
+    results = []
+    for fused in (True, False):
+        vs = [Variable(a.copy()) for a in args]
+        x, h, c, W_h, W_x, b = vs
+        outs = unprojected(*vs) if fused else F.lstm_sequence(F.linear(x, W_x) + b, h, c, W_h)
+        sum(F.sum(o * w) for o, w in zip(outs, weights)).backward()
+        results.append([o.data for o in outs] + [v.grad.data for v in vs])
+    for a, b in zip(*results):
+        assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=2e-6)
+
+
+def test_unprojected_matches_torch(impl):
+    T, N, D, H = 5, 2, 3, 4
+    x, h0, c0, W_h, W_x, b = unprojected_inputs(N=N, T=T, D=D, H=H)
+    want_outs, want_grads = _torch_run("lstm", x, W_x, W_h, b, np.zeros(4 * H), h0, c0)
+    vs = [Variable(a) for a in (x, h0, c0, W_h, W_x, b)]
+    outs = unprojected(*vs)
+    sum(F.sum(o) for o in outs).backward()
+    got = [o.data for o in outs] + [vs[0].grad.data, vs[1].grad.data, vs[2].grad.data, vs[3].grad.data,
+                                    vs[5].grad.data]  # torch's b_hh gradient is the bias gradient
+    for g, w in zip(got, want_outs + want_grads):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-11)
+
+
+def test_unprojected_bad_input_is_a_one_line_error():
+    x, h, c, W_h, W_x, b = unprojected_inputs()
+    with pytest.raises(ValueError, match=r"^lstm_sequence: give W_x and b together"):
+        F.lstm_sequence(x, h, c, W_h, W_x=W_x)
+    with pytest.raises(ValueError, match=r"^lstm_sequence: W_x must have shape \(2, 20\) for x of shape \(4, 3, 2\)"):
+        unprojected(x, h, c, W_h, W_x[:1], b)
+    with pytest.raises(ValueError, match=r"^lstm_sequence: b must have shape \(20,\) or \(3, 20\) .*got \(19,\)$"):
+        unprojected(x, h, c, W_h, W_x, b[:-1])
+    with pytest.raises(ValueError, match=r"^lstm_sequence: x must have shape \(T >= 1, N, D\), got \(0, 3, 2\)$"):
+        unprojected(x[:0], h, c, W_h, W_x, b)
+    with pytest.raises(ValueError, match=r"^lstm_sequence: c must have shape \(3, 5\)"):
+        unprojected(x, h, c[:, :4], W_h, W_x, b)
+    with pytest.raises(ValueError, match=r"^lstm_sequence: W_h must have shape \(H, 4H\), got \(5, 19\)$"):
+        unprojected(x, h, c, W_h[:, :-1], W_x, b)
+
+
+@pytest.mark.parametrize("per_sequence_bias", [False, True])
+def test_unprojected_rows_split_across_threads_are_the_same(per_sequence_bias, impl, monkeypatch):
+    from tinygrad_nlp import _threads
+
+    if not _threads._blas_libraries():
+        pytest.skip("rows are split only beside OpenBLAS's own thread pool")
+    args = unprojected_inputs(N=7, T=5, D=3, H=6, per_sequence_bias=per_sequence_bias, dtype=np.float32)
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+    monkeypatch.setattr(_threads, "ROWS_MIN_BLOCK", 2)
+    runs = []
+    for split in (False, True):
+        monkeypatch.setattr(_threads, "ROWS_MIN_MACS", 1 if split else 10**15)
+        vs = [Variable(a.copy()) for a in args]
+        outs = unprojected(*vs)
+        (F.sum(outs[0] ** 2) + F.sum(outs[1]) * 2.0 + F.sum(outs[2]) * 3.0).backward()
+        runs.append([o.data for o in outs] + [v.grad.data for v in vs])
+    for a, b in zip(*runs):
+        np.testing.assert_allclose(b, a, rtol=1e-6, atol=1e-6)

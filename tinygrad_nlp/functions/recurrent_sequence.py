@@ -52,54 +52,90 @@ class _Sequence(Function):
 
 
 class LSTMSequence(_Sequence):
-    """LSTM over T steps of a projected input ``xw`` (T, N, 4H) from ``(h, c)`` (N, H) each.
+    """LSTM over T steps from ``(h, c)`` (N, H) each, with recurrent weights ``W_h`` (H, 4H).
+
+    Inputs ``(xw, h, c, W_h)`` for a projected input ``xw`` (T, N, 4H) (``projected=True``), or
+    ``(x, h, c, W_h, W_x, b)`` for an input ``x`` (T, N, D) with its weights ``W_x`` (D, 4H) and
+    bias ``b``, (4H,) or one row per sequence (N, 4H). Unprojected, each step is one product
+    ``[h_{t-1} | x_t] @ [W_h ; W_x]``: for an input much narrower than the state (an embedding of
+    16 feeding H = 256) that skips writing and reading back the (T, N, 4H) projection, which cost
+    more than the D extra rows add to the step's product.
 
     Outputs ``hs`` (T, N, H), the final ``h`` and the final ``c`` (N, H).
     """
 
-    def forward(self, xw, h0, c0, W_h):
-        T, N, H4 = xw.shape
+    def __init__(self, projected=True):
+        self.projected = projected
+
+    def forward(self, x, h0, c0, W_h, W_x=None, b=None):
+        T, N = x.shape[:2]
+        H4 = W_h.shape[1]
         H = H4 // 4
-        gates = np.empty((T, N, H4), dtype=xw.dtype)
-        hs = np.empty((T + 1, N, H), dtype=xw.dtype)
-        cs = np.empty((T + 1, N, H), dtype=xw.dtype)
-        tanh_c = np.empty((T, N, H), dtype=xw.dtype)
-        hs[0], cs[0] = h0, c0
+        dtype = x.dtype if self.projected else W_h.dtype
+        hs = np.empty((T + 1, N, H), dtype=dtype)
+        hs[0] = h0
+        if self.projected:
+            W, left, added = W_h, hs, x  # step t: left[t] @ W, then the gate primitive adds added[t]
+        else:
+            # left[t] = [h_{t-1} | x_t | 1]: the product reads all but the 1, whose column gives the
+            # bias gradient in the backward's weight-gradient product. The gate primitive writes
+            # h_t into hs (contiguous rows, which its loops need to vectorise); it is copied on.
+            D = x.shape[2]
+            left = np.empty((T, N, H + D + 1), dtype=dtype)
+            left[0, :, :H] = h0
+            left[:, :, H : H + D] = x
+            left[:, :, H + D] = 1
+            W = np.concatenate([W_h, W_x]).astype(dtype, copy=False)
+            added = [np.ascontiguousarray(np.broadcast_to(b, (N, H4)), dtype=dtype)] * T
+        K = W.shape[0]
+        gates = np.empty((T, N, H4), dtype=dtype)
+        cs = np.empty((T + 1, N, H), dtype=dtype)
+        tanh_c = np.empty((T, N, H), dtype=dtype)
+        cs[0] = c0
         lstm_gates = backend.ops.lstm_gates
+        copy_on = not self.projected
 
         def run(r):
             for t in range(T):
-                np.matmul(hs[t, r], W_h, out=gates[t, r])
-                lstm_gates(gates[t, r], xw[t, r], cs[t, r], cs[t + 1, r], tanh_c[t, r], hs[t + 1, r])
+                np.matmul(left[t, r, :K], W, out=gates[t, r])
+                lstm_gates(gates[t, r], added[t][r], cs[t, r], cs[t + 1, r], tanh_c[t, r], hs[t + 1, r])
+                if copy_on and t + 1 < T:
+                    left[t + 1, r, :H] = hs[t + 1, r]
 
-        _threads.by_rows(run, N, N * H * H4)
-        self.gates, self.cs, self.hs, self.tanh_c = gates, cs, hs, tanh_c
+        _threads.by_rows(run, N, N * K * H4)
+        self.gates, self.cs, self.left, self.tanh_c, self.W = gates, cs, left, tanh_c, W
         return hs[1:], hs[T].copy(), cs[T].copy()
 
     def _grads(self, g_hs, g_h, g_c):
-        gates, cs, hs, tanh_c = self.gates, self.cs, self.hs, self.tanh_c
-        W_hT = _transposed(self.inputs[3].data)
+        gates, cs, left, tanh_c = self.gates, self.cs, self.left, self.tanh_c
+        W_T = _transposed(self.W)
         T, N, H4 = gates.shape
+        H, K = H4 // 4, W_T.shape[1]
         dA = np.empty_like(gates)
+        d_left = np.empty((T, N, K), dtype=gates.dtype)  # [dh_{t-1} | dx_t] of every step
         dh = g_h + g_hs[T - 1]
         dc = np.array(g_c, dtype=gates.dtype)
-        g_h0 = np.empty_like(dh)
         backward = backend.ops.lstm_gates_backward
 
         def run(r):
             for t in range(T - 1, -1, -1):
                 backward(gates[t, r], cs[t, r], tanh_c[t, r], dh[r], dc[r], dA[t, r])
-                np.matmul(dA[t, r], W_hT, out=dh[r] if t else g_h0[r])
+                np.matmul(dA[t, r], W_T, out=d_left[t, r])
                 if t:
-                    dh[r] += g_hs[t - 1, r]
+                    np.add(d_left[t, r, :H], g_hs[t - 1, r], out=dh[r])
 
-        _threads.by_rows(run, N, N * H4 * (H4 // 4))
+        _threads.by_rows(run, N, N * H4 * K)
         # A large product, split across our threads as Linear's are. Left to BLAS's own threads it
         # woke them, and they spun for the next ~0.1 s on the cores where the optimizer update and
         # the next window's softmax ran on our threads: a language model's step at 2 threads took
-        # 54 ms, now 34.
-        g_W = _threads.matmul(hs[:-1].reshape(T * N, -1).T, dA.reshape(T * N, H4))
-        return dA, g_h0, dc, g_W
+        # 54 ms, now 34. Unprojected, its rows are the gradients of [W_h ; W_x ; b].
+        g_W = _threads.matmul(left[:T].reshape(T * N, -1).T, dA.reshape(T * N, H4))
+        if self.projected:
+            return dA, d_left[0], dc, g_W
+        b = self.inputs[5].data
+        g_b = g_W[K] if b.ndim == 1 else dA.sum(axis=0)
+        g_x = np.ascontiguousarray(d_left[:, :, H:])
+        return g_x, np.ascontiguousarray(d_left[0, :, :H]), dc, g_W[:H], g_W[H:K], g_b
 
 
 class GRUSequence(_Sequence):
@@ -209,20 +245,42 @@ def _check(name, xw, blocks, states, W_h, b_h=None):
 
 
 def lstm_sequence(xw: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | ArrayLike,
-                  W_h: Variable | ArrayLike) -> tuple[Variable, Variable, Variable]:
+                  W_h: Variable | ArrayLike, *, W_x: Variable | ArrayLike | None = None,
+                  b: Variable | ArrayLike | None = None) -> tuple[Variable, Variable, Variable]:
     """Run an LSTM over a whole time-major sequence in one graph node.
 
     Args:
-        xw: (T, N, 4H) input projection ``x @ W_x + b`` of every step (gate blocks i, f, g, o).
+        xw: (T, N, 4H) input projection ``x @ W_x + b`` of every step (gate blocks i, f, g, o);
+            or, when ``W_x`` and ``b`` are given, the input ``x`` (T, N, D) itself.
         h, c: (N, H) initial hidden and cell state.
         W_h: (H, 4H) recurrent weights.
+        W_x, b: (D, 4H) input weights and a bias, (4H,) or (N, 4H) (one row per sequence, such
+            as a Peeky decoder's projected encoder state). Each step's product is then
+            ``[h_{t-1} | x_t] @ [W_h ; W_x]``, which for a narrow ``x`` is faster than projecting
+            it first (see ``LSTMSequence``); the values are the same up to rounding.
 
     Returns:
         ``(hs, h_T, c_T)``: (T, N, H) hidden states of every step and the final (N, H) ``h`` and
         ``c`` - the values a loop of [`lstm_step`][tinygrad_nlp.functions.rnn.lstm_step] gives.
     """
-    _check("lstm_sequence", xw, 4, (("h", h), ("c", c)), W_h)
-    return tuple(LSTMSequence()(*_vars(xw, h, c, W_h)))
+    if (W_x is None) != (b is None):
+        raise ValueError("lstm_sequence: give W_x and b together (an unprojected input), or neither")
+    if W_x is None:
+        _check("lstm_sequence", xw, 4, (("h", h), ("c", c)), W_h)
+        return tuple(LSTMSequence()(*_vars(xw, h, c, W_h)))
+    xs, ws = np.shape(_data(xw)), np.shape(_data(W_h))
+    if len(ws) != 2 or ws[1] != 4 * ws[0]:
+        raise ValueError(f"lstm_sequence: W_h must have shape (H, 4H), got {ws}")
+    H = ws[0]
+    if len(xs) != 3 or xs[0] == 0:
+        raise ValueError(f"lstm_sequence: x must have shape (T >= 1, N, D), got {xs}")
+    T, N, D = xs
+    for what, v, want in (("h", h, [(N, H)]), ("c", c, [(N, H)]), ("W_x", W_x, [(D, 4 * H)]),
+                          ("b", b, [(4 * H,), (N, 4 * H)])):
+        if np.shape(_data(v)) not in want:
+            raise ValueError(f"lstm_sequence: {what} must have shape {' or '.join(map(str, want))} for x of shape "
+                             f"{xs} and W_h of shape {ws}, got {np.shape(_data(v))}")
+    return tuple(LSTMSequence(projected=False)(*_vars(xw, h, c, W_h, W_x, b)))
 
 
 def gru_sequence(xw: Variable | ArrayLike, h: Variable | ArrayLike, W_h: Variable | ArrayLike,

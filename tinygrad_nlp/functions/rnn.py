@@ -17,9 +17,9 @@ PyTorch's order, so the weights of ``torch.nn.LSTMCell`` / ``GRUCell`` map over 
 
 * plain RNN: ``h' = tanh(x W_x + h W_h + b)``.
 
-Recurrent layers project the whole (N, T, D) input with one matrix product before the time
-loop and run the ``*_step`` variants, which take that projection ``x W_x + b`` of one step
-instead of ``x``; ``unbind`` splits the projection into its T steps in one node.
+Unrolled, recurrent layers project the whole (N, T, D) input with one matrix product before
+the time loop and run the ``*_step`` variants, which take that projection ``x W_x + b`` of one
+step instead of ``x``; ``unbind`` splits the projection into its T steps in one node.
 
 The gradients are first-order: each backward is one node of its own (``*Grad``) computing all
 input gradients from the saved gates, so ``create_graph=True`` records it, but differentiating a
