@@ -430,3 +430,30 @@ def test_load_state_dict_refuses_what_no_run_saves_and_changes_nothing(change, p
     with pytest.raises(ValueError, match=pattern):
         opt.load_state_dict(saved)
     assert opt.step == 0 and opt.state == {}
+
+
+@pytest.mark.parametrize("sizes, sparse, pooled", [
+    ((300_000, 300_000), False, False),  # dense and below PARALLEL_MIN_DENSE_ELEMENTS: one thread
+    ((300_000, 300_000), True, True),    # sparse rows wait on memory: a second thread overlaps them
+    ((50_000, 50_000), True, False),     # below PARALLEL_MIN_ELEMENTS: one thread
+])
+def test_updates_share_the_threads_only_where_it_pays(sizes, sparse, pooled, monkeypatch):
+    from tinygrad_nlp import _threads, optimizers
+
+    monkeypatch.setattr(_threads, "_num_threads", 2)
+    calls = []
+    real = _threads.run_parallel
+    monkeypatch.setattr(_threads, "run_parallel", lambda tasks: calls.append(1) or real(tasks))
+    params = [Parameter(np.zeros((n // 100, 100), dtype=np.float32)) for n in sizes]
+    for p in params:
+        rows = np.arange(p.shape[0])
+        g = np.ones(p.shape, dtype=np.float32)
+        p.grad = SparseRows(rows, g, p.shape) if sparse else Variable(g)
+    Adam(lr=0.1).setup(params).update()
+    assert bool(calls) is pooled
+    assert all(np.allclose(p.data, -0.1) for p in params)
+    monkeypatch.setattr(optimizers, "PARALLEL_MIN_DENSE_ELEMENTS", 500_000)
+    if not sparse and sum(sizes) >= 500_000:
+        calls.clear()
+        Adam(lr=0.1).setup(params).update()
+        assert calls
