@@ -198,7 +198,7 @@ def matmul(a, b):
 # (N, H) @ (H, 4H) product was split afresh across BLAS's threads, and the gate work between the
 # products ran on one core while BLAS's other threads spun.
 
-# A block's share of one step's product must be at least this many multiply-adds (about 50 us
+# A block's share of one step's product must be at least this many multiply-adds (about 0.1 ms
 # on one core), in blocks of at least this many rows. Below, the threads' hand-offs of the GIL
 # between steps cost more than the second core gives: Peeky's addition step (N=128, H=128: 4.2
 # million a block) took 10.1 ms split against 8.6 whole, the attention step on dates (N=128,
