@@ -95,12 +95,14 @@ class LSTMSequence(_Sequence):
         lstm_gates = backend.ops.lstm_gates
         copy_on = not self.projected
 
-        def run(r):
+        def run(r):  # this block's rows of every buffer, sliced once: a step then indexes by t alone
+            lft, lft_h, g, add = left[:, r, :K], left[:, r, :H], gates[:, r], [a[r] for a in added]
+            c, tc, h = cs[:, r], tanh_c[:, r], hs[:, r]
             for t in range(T):
-                np.matmul(left[t, r, :K], W, out=gates[t, r])
-                lstm_gates(gates[t, r], added[t][r], cs[t, r], cs[t + 1, r], tanh_c[t, r], hs[t + 1, r])
+                np.matmul(lft[t], W, out=g[t])
+                lstm_gates(g[t], add[t], c[t], c[t + 1], tc[t], h[t + 1])
                 if copy_on and t + 1 < T:
-                    left[t + 1, r, :H] = hs[t + 1, r]
+                    lft_h[t + 1] = h[t + 1]
 
         _threads.by_rows(run, N, N * K * H4)
         self.gates, self.cs, self.left, self.tanh_c, self.W = gates, cs, left, tanh_c, W
@@ -118,11 +120,13 @@ class LSTMSequence(_Sequence):
         backward = backend.ops.lstm_gates_backward
 
         def run(r):
+            g, c, tc, d_a, d_l, d_lh = gates[:, r], cs[:, r], tanh_c[:, r], dA[:, r], d_left[:, r], d_left[:, r, :H]
+            d_h, d_c, g_h_r = dh[r], dc[r], g_hs[:, r]
             for t in range(T - 1, -1, -1):
-                backward(gates[t, r], cs[t, r], tanh_c[t, r], dh[r], dc[r], dA[t, r])
-                np.matmul(dA[t, r], W_T, out=d_left[t, r])
+                backward(g[t], c[t], tc[t], d_h, d_c, d_a[t])
+                np.matmul(d_a[t], W_T, out=d_l[t])
                 if t:
-                    np.add(d_left[t, r, :H], g_hs[t - 1, r], out=dh[r])
+                    np.add(d_lh[t], g_h_r[t - 1], out=d_h)
 
         _threads.by_rows(run, N, N * H4 * K)
         # A large product, split across our threads as Linear's are. Left to BLAS's own threads it
@@ -155,9 +159,10 @@ class GRUSequence(_Sequence):
         gru_gates = backend.ops.gru_gates
 
         def run(r):
+            h, a, x, g = hs[:, r], hw[:, r], xw[:, r], gates[:, r]
             for t in range(T):
-                np.matmul(hs[t, r], W_h, out=hw[t, r])
-                gru_gates(hw[t, r], xw[t, r], b_h, hs[t, r], gates[t, r], hs[t + 1, r])
+                np.matmul(h[t], W_h, out=a[t])
+                gru_gates(a[t], x[t], b_h, h[t], g[t], h[t + 1])
 
         _threads.by_rows(run, N, N * H * H3)
         self.hw, self.gates, self.hs = hw, gates, hs
@@ -173,13 +178,14 @@ class GRUSequence(_Sequence):
         backward = backend.ops.gru_gates_backward
 
         def run(r):
+            g, a, h, d_x, d_a, g_h_r = gates[:, r], hw[:, r], hs[:, r], d_xw[:, r], d_hw[:, r], g_hs[:, r]
             d, d_prev = dh[r], dh_prev[r]  # two buffers, swapped each step
             for t in range(T - 1, -1, -1):
-                backward(gates[t, r], hw[t, r], hs[t, r], d, d_xw[t, r], d_hw[t, r], d_prev)
-                d_prev += d_hw[t, r] @ W_hT
+                backward(g[t], a[t], h[t], d, d_x[t], d_a[t], d_prev)
+                d_prev += d_a[t] @ W_hT
                 d, d_prev = d_prev, d
                 if t:
-                    d += g_hs[t - 1, r]
+                    d += g_h_r[t - 1]
             g_h0[r] = d
 
         _threads.by_rows(run, N, N * H3 * (H3 // 3))
@@ -200,9 +206,10 @@ class RNNSequence(_Sequence):
         rnn_gates = backend.ops.rnn_gates
 
         def run(r):
+            h, x = hs[:, r], xw[:, r]
             for t in range(T):
-                np.matmul(hs[t, r], W_h, out=hs[t + 1, r])
-                rnn_gates(hs[t + 1, r], xw[t, r])
+                np.matmul(h[t], W_h, out=h[t + 1])
+                rnn_gates(h[t + 1], x[t])
 
         _threads.by_rows(run, N, N * H * H)
         self.hs = hs
@@ -218,11 +225,12 @@ class RNNSequence(_Sequence):
         backward = backend.ops.rnn_gates_backward
 
         def run(r):
+            h, d_a, d_h, g_h_r = hs[:, r], dA[:, r], dh[r], g_hs[:, r]
             for t in range(T - 1, -1, -1):
-                backward(hs[t + 1, r], dh[r], dA[t, r])
-                np.matmul(dA[t, r], W_hT, out=dh[r] if t else g_h0[r])
+                backward(h[t + 1], d_h, d_a[t])
+                np.matmul(d_a[t], W_hT, out=d_h if t else g_h0[r])
                 if t:
-                    dh[r] += g_hs[t - 1, r]
+                    d_h += g_h_r[t - 1]
 
         _threads.by_rows(run, N, N * H * H)
         return dA, g_h0, _threads.matmul(hs[:-1].reshape(T * N, H).T, dA.reshape(T * N, H))
