@@ -174,15 +174,15 @@ class GRUSequence(_Sequence):
         T, N, H3 = gates.shape
         d_xw, d_hw = np.empty_like(gates), np.empty_like(gates)
         dh = g_h + g_hs[T - 1]
-        dh_prev, g_h0 = np.empty_like(dh), np.empty_like(dh)
+        dh_prev, g_h0, product = np.empty_like(dh), np.empty_like(dh), np.empty_like(dh)
         backward = backend.ops.gru_gates_backward
 
         def run(r):
             g, a, h, d_x, d_a, g_h_r = gates[:, r], hw[:, r], hs[:, r], d_xw[:, r], d_hw[:, r], g_hs[:, r]
-            d, d_prev = dh[r], dh_prev[r]  # two buffers, swapped each step
+            d, d_prev, prod = dh[r], dh_prev[r], product[r]  # d and d_prev swap each step
             for t in range(T - 1, -1, -1):
                 backward(g[t], a[t], h[t], d, d_x[t], d_a[t], d_prev)
-                d_prev += d_a[t] @ W_hT
+                d_prev += np.matmul(d_a[t], W_hT, out=prod)
                 d, d_prev = d_prev, d
                 if t:
                     d += g_h_r[t - 1]
