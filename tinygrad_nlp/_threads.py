@@ -167,6 +167,12 @@ def single_threaded_blas() -> Iterator[None]:
                 _blas_saved = None
 
 
+def _splits(workers):
+    """True when work may be split across ``workers`` threads here: two or more, outside
+    ``serial()``, beside OpenBLAS's own thread pool (which ``single_threaded_blas`` can hold)."""
+    return workers >= 2 and not getattr(_local, "serial", False) and bool(_blas_libraries())
+
+
 def matmul(a, b):
     """``a @ b`` for 2-D arrays; a product of ``PARALLEL_MIN_MACS`` multiply-adds or more is split
     across the threads (by rows of ``a``, or by columns of ``b`` when ``b`` is the wider), each
@@ -174,7 +180,7 @@ def matmul(a, b):
     m, k = a.shape
     n = b.shape[1]
     workers = min(_num_threads, 8)
-    if workers < 2 or m * n * k < PARALLEL_MIN_MACS or getattr(_local, "serial", False) or not _blas_libraries():
+    if m * n * k < PARALLEL_MIN_MACS or not _splits(workers):
         return a @ b
     out = np.empty((m, n), dtype=np.result_type(a, b))
     if m >= n:
@@ -215,8 +221,7 @@ def by_rows(task, n, step_macs):
     block's share of a step is under ``ROWS_MIN_MACS``. ``task`` must touch only its rows of
     shared arrays."""
     workers = min(_num_threads, n // ROWS_MIN_BLOCK, 8)
-    if (workers < 2 or step_macs < ROWS_MIN_MACS * workers or getattr(_local, "serial", False)
-            or not _blas_libraries()):
+    if step_macs < ROWS_MIN_MACS * workers or not _splits(workers):
         task(slice(None))
         return
     bounds = np.linspace(0, n, workers + 1).astype(np.int64)

@@ -236,11 +236,19 @@ class _CellWeights(Layer):
         of ``W_x`` read it): its share ``constant W_x[:C] + b`` is the same at every step, so it
         is computed once and broadcast over the T steps instead of being projected T times.
         """
+        W_x, bias = self.input_weights(constant)
         if constant is None:
-            return F.linear(xs, self.W_x, self.b)
+            return F.linear(xs, W_x, bias)
+        return F.linear(xs, W_x) + F.reshape(bias, (1,) + bias.shape)
+
+    def input_weights(self, constant: Variable | None = None) -> tuple[Variable, Variable]:
+        """``(W_x, bias)`` for the per-step inputs: ``W_x`` and ``b`` themselves, or, beside a
+        ``constant`` (N, C), the rows ``W_x[C:]`` that read the steps and the constant's share
+        ``constant W_x[:C] + b`` as one bias row per sequence (N, kH)."""
+        if constant is None:
+            return self.W_x, self.b
         C = constant.shape[1]
-        per_sequence = F.linear(constant, self.W_x[:C], self.b)
-        return F.linear(xs, self.W_x[C:]) + F.reshape(per_sequence, (1,) + per_sequence.shape)
+        return self.W_x[C:], F.linear(constant, self.W_x[:C], self.b)
 
     def run(self, xs: Variable, state: Variable | tuple[Variable, Variable] | None, layer: int = 0,
             constant: Variable | None = None) -> tuple[Variable, Variable | tuple[Variable, Variable]]:
@@ -308,12 +316,8 @@ class LSTMCellWeights(_CellWeights):
         if D > self.NARROW_INPUT * self.hidden_size:
             hs, h, c = LSTMSequence()(self.project(xs, constant), h, c, self.W_h)
             return hs, (h, c)
-        if constant is None:
-            W_x, b = self.W_x, self.b
-        else:  # the constant's share, the same at every step, becomes a bias row per sequence
-            C = constant.shape[1]
-            W_x, b = self.W_x[C:], F.linear(constant, self.W_x[:C], self.b)
-        hs, h, c = LSTMSequence(projected=False)(xs, h, c, self.W_h, W_x, b)
+        W_x, bias = self.input_weights(constant)
+        hs, h, c = LSTMSequence(projected=False)(xs, h, c, self.W_h, W_x, bias)
         return hs, (h, c)
 
     def step(self, xw: Variable, state: tuple[Variable, Variable]) -> tuple[Variable, Variable]:

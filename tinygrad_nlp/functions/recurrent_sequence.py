@@ -29,8 +29,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from tinygrad_nlp import _threads, backend
-from tinygrad_nlp.core import Function, Variable
-from tinygrad_nlp.functions.rnn import _data, _FirstOrder, _vars
+from tinygrad_nlp.core import Variable
+from tinygrad_nlp.functions.rnn import _data, _DifferentiableOnce, _vars
 
 __all__ = ["lstm_sequence", "gru_sequence", "rnn_sequence", "LSTMSequence", "GRUSequence", "RNNSequence"]
 
@@ -41,14 +41,8 @@ def _transposed(W):
     return np.ascontiguousarray(W.T)
 
 
-class _Sequence(Function):
-    """Shared by the sequence Functions: a first-order backward computed by ``_grads``."""
-
-    def backward_arrays(self, *gys):
-        return self._grads(*gys)
-
-    def backward(self, *gys):
-        return tuple(_FirstOrder(self)(*gys))
+class _Sequence(_DifferentiableOnce):
+    """Shared by the sequence Functions (graph diagrams tell them from the per-step cells)."""
 
 
 class LSTMSequence(_Sequence):

@@ -21,9 +21,9 @@ Unrolled, recurrent layers project the whole (N, T, D) input with one matrix pro
 the time loop and run the ``*_step`` variants, which take that projection ``x W_x + b`` of one
 step instead of ``x``; ``unbind`` splits the projection into its T steps in one node.
 
-The gradients are first-order: each backward is one node of its own (``*Grad``) computing all
-input gradients from the saved gates, so ``create_graph=True`` records it, but differentiating a
-cell twice raises ``NotImplementedError``.
+The gradients are first-order: one call computes all of a cell's input gradients from the
+saved gates. ``create_graph=True`` records that call as one node of its own, but differentiating
+a cell twice raises ``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -97,12 +97,29 @@ class _FirstOrder(Function):
         )
 
 
-# ----- plain RNN -----
-class RNNCell(Function):
-    """``tanh(x W_x + h W_h + b)``, or ``tanh(xw + h W_h)`` when ``projected``."""
+class _DifferentiableOnce(Function):
+    """A Function whose ``_grads(*gys)`` computes all its input gradients at once from what its
+    forward saved (the cells here, the sequence Functions): the arrays come straight from
+    ``_grads`` when no graph is recorded, else through one ``_FirstOrder`` node."""
+
+    def backward_arrays(self, *gys):
+        return self._grads(*gys)
+
+    def backward(self, *gys):
+        return tuple(_FirstOrder(self)(*gys))
+
+
+class _Cell(_DifferentiableOnce):
+    """Shared by the cells: ``projected`` takes the step's input projection ``xw`` in place of
+    ``x`` and its weights ``W_x, b``."""
 
     def __init__(self, projected=False):
         self.projected = projected
+
+
+# ----- plain RNN -----
+class RNNCell(_Cell):
+    """``tanh(x W_x + h W_h + b)``, or ``tanh(xw + h W_h)`` when ``projected``."""
 
     def forward(self, *xs):
         if self.projected:
@@ -115,9 +132,6 @@ class RNNCell(Function):
         backend.ops.rnn_gates(a, xw)
         self.h_next = a
         return a
-
-    def backward(self, gy):
-        return tuple(_FirstOrder(self)(gy))
 
     def _grads(self, gy):
         ins = [v.data for v in self.inputs]
@@ -158,11 +172,8 @@ def _vars(*xs):
 
 
 # ----- LSTM -----
-class LSTMCell(Function):
+class LSTMCell(_Cell):
     """The LSTM cell (gates i, f, g, o); outputs ``(h_next, c_next)``."""
-
-    def __init__(self, projected=False):
-        self.projected = projected
 
     def forward(self, *xs):
         if self.projected:
@@ -176,9 +187,6 @@ class LSTMCell(Function):
         backend.ops.lstm_gates(a, xw, c, c_next, tanh_c, h_next)
         self.gates, self.tanh_c = a, tanh_c
         return h_next, c_next
-
-    def backward(self, gh, gc):
-        return tuple(_FirstOrder(self)(gh, gc))
 
     def _grads(self, gh, gc):
         ins = [v.data for v in self.inputs]
@@ -220,11 +228,8 @@ def lstm_step(xw: Variable | ArrayLike, h: Variable | ArrayLike, c: Variable | A
 
 
 # ----- GRU -----
-class GRUCell(Function):
+class GRUCell(_Cell):
     """The GRU cell (blocks r, z, n, PyTorch's formula with ``r`` applied to ``h W_hn + b_hn``)."""
-
-    def __init__(self, projected=False):
-        self.projected = projected
 
     def forward(self, *xs):
         if self.projected:
@@ -238,9 +243,6 @@ class GRUCell(Function):
         backend.ops.gru_gates(hw, xw, b_h, h, gates, h_next)
         self.gates, self.hw = gates, hw
         return h_next
-
-    def backward(self, gy):
-        return tuple(_FirstOrder(self)(gy))
 
     def _grads(self, gy):
         ins = [v.data for v in self.inputs]
